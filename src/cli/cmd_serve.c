@@ -1,0 +1,104 @@
+/*
+ * cmd_serve.c - `herald serve`: run the server in the foreground.
+ *
+ * Order: open the store (migrations), recover the spool, bind every
+ * listener, drop privileges, start the loops, print where we listen,
+ * then wait for SIGTERM or SIGINT.  On the way out the loops stop first,
+ * then the spool committer finishes its queue, so no message that was
+ * being synced is cut off.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "smtpd/smtpd.h"
+#include "spool/spool.h"
+#include "store/store.h"
+
+static void
+print_line(const char *line)
+{
+	printf("%s\n", line);
+}
+
+/* drop_privileges - become server.user when running as root */
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || *user == '\0')
+		return 0;
+	if ((pw = getpwnam(user)) == NULL)
+		return cli_fail("server.user: no user '%s'", user);
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0)
+		return cli_fail("cannot switch to user '%s': %s", user,
+		    strerror(errno));
+	log_write(LOG_INFO, "serve", "event=privileges-dropped user=%s", user);
+	return 0;
+}
+
+int
+cmd_serve(struct cli *c, int argc, char **argv)
+{
+	struct herald_conf *cf = &c->conf;
+	struct store *st;
+	struct spool *spool;
+	struct smtpd *smtpd;
+	struct buf dir = BUF_INIT;
+	const char *error;
+	char err[1024];
+	sigset_t sigs;
+	int sig = 0;
+
+	if (argc > 1)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[1]);
+	/* Threads inherit this mask: only sigwait() below sees the signals. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((st = cli_store(c)) == NULL)
+		return 1;
+	store_close(&st);
+	buf_printf(&dir, "%s/spool", cf->data_dir);
+	spool = spool_open(dir.data, &cf->spool, 1, &error);
+	buf_free(&dir);
+	if (spool == NULL)
+		return cli_fail("%s", error);
+	smtpd = smtpd_new(&cf->smtpd, spool, cf->store_url, err, sizeof(err));
+	if (smtpd == NULL) {
+		spool_close(&spool);
+		return cli_fail("%s", err);
+	}
+	if (drop_privileges(cf->server_user) != 0) {
+		smtpd_free(&smtpd);
+		spool_close(&spool);
+		return 1;
+	}
+	smtpd_run(smtpd);
+	printf("herald serving data %s (pid %d)\n", cf->data_dir, (int)getpid());
+	smtpd_describe(smtpd, print_line);
+	fflush(stdout);
+	log_write(LOG_INFO, "serve", "event=started pid=%d", (int)getpid());
+
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		log_write(LOG_INFO, "serve", "event=sighup action=none");
+	log_write(LOG_INFO, "serve", "event=stopping signal=%d", sig);
+	smtpd_stop(smtpd);
+	spool_close(&spool);
+	smtpd_free(&smtpd);
+	log_write(LOG_INFO, "serve", "event=stopped");
+	return 0;
+}
