@@ -117,11 +117,12 @@ random_token(char *out, size_t len)
 }
 
 /*
- * Queue ids: 10 characters of base32 (Crockford alphabet, lower case) for
+ * Queue ids: 10 characters of base32 (Crockford alphabet, lower case, in
+ * ASCII order) for
  * the time in microseconds, then 6 for a per-process counter mixed with
  * random bits.  Sorting ids sorts messages by arrival.
  */
-static const char b32[] = "0123456789bcdfghjkmnpqrstvwxyzae";
+static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
 void
 queue_id_new(char *out)

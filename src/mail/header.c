@@ -57,6 +57,10 @@ find_field(const char *hdr, size_t len, const char *name)
 		const char *nl;
 		size_t v;
 
+		/* An empty line ends the header even if the caller gave more. */
+		if (hdr[pos] == '\n' ||
+		    (hdr[pos] == '\r' && pos + 1 < len && hdr[pos + 1] == '\n'))
+			break;
 		if (hdr[pos] != ' ' && hdr[pos] != '\t' &&
 		    (v = field_start(hdr, len, pos, name, nlen)) != 0)
 			return v;
@@ -488,6 +492,8 @@ parse_group(struct parser *ps)
 		if (parse_address(ps, true) < 0)
 			return -1;
 		t = peek(ps);
+		if (t->type == TOK_END)
+			return fail(ps, "missing ';' at end of group");
 		if (!is_special(t, ',') && !is_special(t, ';'))
 			return unexpected(ps, t, "expected ',' or ';'");
 	}

@@ -22,7 +22,8 @@
  * header_has_field - whether the block has a field called name (ASCII
  * case-insensitive) at the start of a line that is not a continuation
  * line.  White space between the name and the colon is tolerated
- * (RFC 5322 obs-optional).
+ * (RFC 5322 obs-optional).  An empty line ends the search, so a block
+ * given with its body never matches in the body.  Only len bytes are read.
  */
 bool header_has_field(const char *hdr, size_t len, const char *name);
 
