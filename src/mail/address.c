@@ -147,7 +147,8 @@ ldh_check(const char *d, size_t n, const char **error_r)
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n && d[i] != '.') {
 			if (!is_alnum((unsigned char)d[i]) && d[i] != '-') {
-				*error_r = addr_errorf("invalid character %s in domain",
+				*error_r = addr_errorf(
+				    "invalid character %s in domain",
 				    char_desc((unsigned char)d[i], cd));
 				return -1;
 			}
@@ -235,7 +236,8 @@ static bool
 has_alabel(const char *d, size_t n)
 {
 	for (size_t i = 0; i + 4 <= n; i++)
-		if ((i == 0 || d[i - 1] == '.') && strncasecmp(d + i, "xn--", 4) == 0)
+		if ((i == 0 || d[i - 1] == '.') &&
+		    strncasecmp(d + i, "xn--", 4) == 0)
 			return true;
 	return false;
 }
@@ -258,8 +260,8 @@ empty_label(const char *d, size_t n)
  * broken Punycode is refused and every name has one comparison form.
  */
 static int
-domain_normalize_n(const char *d, size_t n, char **ascii_r,
-    const char **error_r)
+domain_normalize_n(
+    const char *d, size_t n, char **ascii_r, const char **error_r)
 {
 	bool non_ascii = false;
 	char *copy, *out = NULL;
@@ -311,8 +313,8 @@ domain_normalize_n(const char *d, size_t n, char **ascii_r,
 	    IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
 	free(copy);
 	if (rc != IDN2_OK) {
-		*error_r = addr_errorf("invalid internationalized domain: %s",
-		    idn2_strerror(rc));
+		*error_r = addr_errorf(
+		    "invalid internationalized domain: %s", idn2_strerror(rc));
 		return -1;
 	}
 	/* UTS #46 mapping may have produced anything; check the result. */
@@ -401,8 +403,9 @@ parse_quoted(struct cursor *c, struct buf *out, const char **error_r)
 			buf_append(out, &ch, 1);
 			c->i++;
 		} else {
-			*error_r = addr_errorf("invalid character %s in quoted "
-			    "local part", char_desc(ch, cd));
+			*error_r = addr_errorf(
+			    "invalid character %s in quoted local part",
+			    char_desc(ch, cd));
 			return -1;
 		}
 	}
@@ -419,13 +422,14 @@ dot_string_error(const struct cursor *c, bool first, const char **error_r)
 	char cd[8];
 
 	if (ch == '.' && c->i < c->len)
-		*error_r = first ? "local part starts with '.'" :
-		    "consecutive dots in local part";
+		*error_r = first ? "local part starts with '.'"
+				 : "consecutive dots in local part";
 	else if (!end)
-		*error_r = addr_errorf("invalid character %s in local part",
-		    char_desc(ch, cd));
+		*error_r = addr_errorf(
+		    "invalid character %s in local part", char_desc(ch, cd));
 	else
-		*error_r = first ? "empty local part" : "local part ends with '.'";
+		*error_r =
+		    first ? "empty local part" : "local part ends with '.'";
 }
 
 /* parse_dot_string - Dot-string at c->i into out */
@@ -489,8 +493,8 @@ parse_local(struct cursor *c, char **local_r, const char **error_r)
  * *domain_r (as given) and *ascii_r (normalized) when they are not NULL.
  */
 static int
-parse_domain(struct cursor *c, char **domain_r, char **ascii_r,
-    const char **error_r)
+parse_domain(
+    struct cursor *c, char **domain_r, char **ascii_r, const char **error_r)
 {
 	size_t start = c->i;
 	char *ascii;
@@ -501,7 +505,8 @@ parse_domain(struct cursor *c, char **domain_r, char **ascii_r,
 			unsigned char ch = c->s[c->i];
 
 			if (ch < 33 || ch > 126 || ch == '[' || ch == '\\') {
-				*error_r = "invalid character in address literal";
+				*error_r =
+				    "invalid character in address literal";
 				return -1;
 			}
 			c->i++;
@@ -529,8 +534,8 @@ parse_domain(struct cursor *c, char **domain_r, char **ascii_r,
 		*error_r = "missing domain";
 		return -1;
 	}
-	if (domain_normalize_n((const char *)c->s + start, c->i - start,
-		&ascii, error_r) < 0)
+	if (domain_normalize_n(
+		(const char *)c->s + start, c->i - start, &ascii, error_r) < 0)
 		return -1;
 	if (ascii_r != NULL)
 		*ascii_r = ascii;
@@ -566,7 +571,8 @@ parse_route(struct cursor *c, const char **error_r)
 		}
 		if (c->i < c->len && c->s[c->i] != '>')
 			*error_r = addr_errorf("invalid character %s in source "
-			    "route", char_desc(c->s[c->i], cd));
+					       "route",
+			    char_desc(c->s[c->i], cd));
 		else
 			*error_r = "invalid source route";
 		return -1;
@@ -596,8 +602,8 @@ parse_mailbox(struct cursor *c, bool bracketed, struct mail_addr *out,
 		return -1;
 	if (c->i < c->len && c->s[c->i] == '@') {
 		c->i++;
-		if (parse_domain(c, &out->domain, &out->domain_ascii,
-			error_r) < 0)
+		if (parse_domain(c, &out->domain, &out->domain_ascii, error_r) <
+		    0)
 			return -1;
 		if (at_end(c, bracketed))
 			return 0;
@@ -624,7 +630,7 @@ int
 mail_addr_parse_path(const char *s, size_t len, unsigned opts,
     struct mail_addr *out, size_t *consumed, const char **error_r)
 {
-	struct cursor c = { (const unsigned char *)s, len, 0, opts, 0 };
+	struct cursor c = {(const unsigned char *)s, len, 0, opts, 0};
 	bool bracketed = len > 0 && s[0] == '<';
 	size_t wire;
 

@@ -28,22 +28,23 @@
 #define MAIL_PATH_MAX 256
 
 /* struct mail_addr flags */
-#define MAIL_ADDR_QUOTED 0x01  /* local part was a Quoted-string */
+#define MAIL_ADDR_QUOTED 0x01 /* local part was a Quoted-string */
 #define MAIL_ADDR_LITERAL 0x02 /* domain is an address literal */
-#define MAIL_ADDR_UTF8 0x04    /* local part or domain has non-ASCII */
-#define MAIL_ADDR_ROUTE 0x08   /* a source route was given and dropped */
-#define MAIL_ADDR_NULL 0x10    /* the null path "<>" */
+#define MAIL_ADDR_UTF8 0x04 /* local part or domain has non-ASCII */
+#define MAIL_ADDR_ROUTE 0x08 /* a source route was given and dropped */
+#define MAIL_ADDR_NULL 0x10 /* the null path "<>" */
 
 /* mail_addr_parse_path opts */
-#define MAIL_ADDR_ALLOW_UTF8 0x01       /* RFC 6531 UTF-8 local part, U-labels */
+#define MAIL_ADDR_ALLOW_UTF8 0x01 /* RFC 6531 UTF-8 local part, U-labels */
 #define MAIL_ADDR_ALLOW_NOBRACKETS 0x02 /* accept a bare mailbox without <> */
-#define MAIL_ADDR_ALLOW_NODOMAIN 0x04   /* accept "<local>" (RCPT TO:<Postmaster>) */
+#define MAIL_ADDR_ALLOW_NODOMAIN 0x04 /* accept "<local>" (Postmaster) */
 
 struct mail_addr {
-	char *local;        /* local part content; NULL for the null path */
-	char *domain;       /* as given: name (maybe U-labels) or "[...]"; or NULL */
-	char *domain_ascii; /* lower case, A-labels; literal lower-cased; or NULL */
-	unsigned flags;     /* MAIL_ADDR_* */
+	char *local; /* local part content; NULL for the null path */
+	char *domain; /* as given: name (maybe U-labels) or "[...]"; or NULL */
+	char *domain_ascii; /* lower case, A-labels (literal: lower case); or
+			       NULL */
+	unsigned flags; /* MAIL_ADDR_* */
 };
 
 /*
@@ -97,8 +98,8 @@ char *mail_addr_format(const struct mail_addr *a);
  * the whole name at most 255 octets.  On failure returns -1, sets
  * *error_r and leaves *ascii_r untouched.
  */
-int mail_domain_normalize(const char *domain, char **ascii_r,
-    const char **error_r);
+int mail_domain_normalize(
+    const char *domain, char **ascii_r, const char **error_r);
 
 /*
  * mail_utf8_valid - whether the len bytes at s are well-formed UTF-8

@@ -33,8 +33,8 @@
  * the offset just after its colon; else 0 (a match is never at 0).
  */
 static size_t
-field_start(const char *hdr, size_t len, size_t pos, const char *name,
-    size_t nlen)
+field_start(
+    const char *hdr, size_t len, size_t pos, const char *name, size_t nlen)
 {
 	size_t i;
 
@@ -57,7 +57,7 @@ find_field(const char *hdr, size_t len, const char *name)
 		const char *nl;
 		size_t v;
 
-		/* An empty line ends the header even if the caller gave more. */
+		/* An empty line ends the header, whatever comes after. */
 		if (hdr[pos] == '\n' ||
 		    (hdr[pos] == '\r' && pos + 1 < len && hdr[pos + 1] == '\n'))
 			break;
@@ -90,10 +90,12 @@ header_field_value(const char *hdr, size_t len, const char *name)
 	while (i < len) {
 		char c = hdr[i];
 
-		if (c == '\n' || (c == '\r' && i + 1 < len && hdr[i + 1] == '\n')) {
+		if (c == '\n' ||
+		    (c == '\r' && i + 1 < len && hdr[i + 1] == '\n')) {
 			size_t next = c == '\n' ? i + 1 : i + 2;
 
-			if (next < len && (hdr[next] == ' ' || hdr[next] == '\t')) {
+			if (next < len &&
+			    (hdr[next] == ' ' || hdr[next] == '\t')) {
 				i = next;
 				continue;
 			}
@@ -105,8 +107,8 @@ header_field_value(const char *hdr, size_t len, const char *name)
 	v = b.data != NULL ? b.data : xstrdup("");
 	/* strlen, not b.len: a NUL in the value ends the string */
 	end = strlen(v);
-	while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t' ||
-	    v[end - 1] == '\r'))
+	while (end > 0 &&
+	    (v[end - 1] == ' ' || v[end - 1] == '\t' || v[end - 1] == '\r'))
 		end--;
 	v[end] = '\0';
 	for (start = 0; v[start] == ' ' || v[start] == '\t'; start++)
@@ -117,7 +119,14 @@ header_field_value(const char *hdr, size_t len, const char *name)
 
 /* Address-list parsing */
 
-enum tok_type { TOK_END, TOK_ERROR, TOK_ATOM, TOK_QUOTED, TOK_LITERAL, TOK_SPECIAL };
+enum tok_type {
+	TOK_END,
+	TOK_ERROR,
+	TOK_ATOM,
+	TOK_QUOTED,
+	TOK_LITERAL,
+	TOK_SPECIAL
+};
 
 struct tok {
 	enum tok_type type;
@@ -126,8 +135,8 @@ struct tok {
 };
 
 struct parser {
-	const char *p;     /* next byte to lex */
-	struct tok next;   /* the peeked token, when have_next */
+	const char *p; /* next byte to lex */
+	struct tok next; /* the peeked token, when have_next */
 	bool have_next;
 	const char *error; /* the first error wins */
 	char **domains;
@@ -135,6 +144,8 @@ struct parser {
 };
 
 static _Thread_local char hdr_errbuf[160];
+
+static const char words_error[] = "local part has words not joined by '.'";
 
 static int fail(struct parser *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -200,8 +211,9 @@ lex_delimited(struct parser *ps, char close, struct tok *t)
 		char c = *ps->p;
 
 		if (c == '\0')
-			return fail(ps, close == '"' ? "unterminated quoted string" :
-			    "unterminated domain literal");
+			return fail(ps,
+			    close == '"' ? "unterminated quoted string"
+					 : "unterminated domain literal");
 		if (c == '\\' && ps->p[1] != '\0')
 			ps->p++;
 		else if (c == close)
@@ -316,7 +328,8 @@ parse_domain(struct parser *ps, bool keep)
 			t = peek(ps);
 			if (t->type != TOK_ATOM) {
 				buf_free(&d);
-				return unexpected(ps, t, "empty label in domain");
+				return unexpected(
+				    ps, t, "empty label in domain");
 			}
 		}
 	} else
@@ -356,8 +369,7 @@ parse_local(struct parser *ps)
 
 		if (is_word(t)) {
 			if (last_word)
-				return fail(ps, "local part has words not joined "
-				    "by '.'");
+				return fail(ps, "%s", words_error);
 			last_word = any = true;
 		} else if (is_special(t, '.'))
 			last_word = false;
@@ -464,10 +476,11 @@ parse_address(struct parser *ps, bool in_group)
 	if (!any)
 		return unexpected(ps, t, "missing address");
 	if (!is_special(t, '@'))
-		return t->type == TOK_ERROR ? -1 :
-		    fail(ps, "mailbox without domain");
+		return t->type == TOK_ERROR
+		    ? -1
+		    : fail(ps, "mailbox without domain");
 	if (adjacent)
-		return fail(ps, "local part has words not joined by '.'");
+		return fail(ps, "%s", words_error);
 	take(ps);
 	return parse_domain(ps, true);
 }
@@ -500,10 +513,10 @@ parse_group(struct parser *ps)
 }
 
 int
-header_addr_domains(const char *value, char ***domains_r, size_t *n_r,
-    const char **error_r)
+header_addr_domains(
+    const char *value, char ***domains_r, size_t *n_r, const char **error_r)
 {
-	struct parser ps = { .p = value };
+	struct parser ps = {.p = value};
 	size_t addresses = 0;
 
 	for (;;) {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 /* Limits of header_addr_domains */
-#define HEADER_ADDR_MAX 1000        /* mailboxes in one list */
+#define HEADER_ADDR_MAX 1000 /* mailboxes in one list */
 #define HEADER_COMMENT_DEPTH_MAX 32 /* nesting of ( comments ) */
 
 /*
@@ -55,8 +55,8 @@ char *header_field_value(const char *hdr, size_t len, const char *name);
  * returns -1 and sets *error_r to a reason valid until the next call in
  * the same thread.
  */
-int header_addr_domains(const char *value, char ***domains_r, size_t *n_r,
-    const char **error_r);
+int header_addr_domains(
+    const char *value, char ***domains_r, size_t *n_r, const char **error_r);
 
 /* header_domains_free - free what header_addr_domains returned */
 void header_domains_free(char **domains, size_t n);

@@ -28,11 +28,20 @@ static const struct {
 	const char *name;
 	enum smtp_verb verb;
 } smtp_verbs[] = {
-	{ "HELO", SMTP_HELO }, { "EHLO", SMTP_EHLO }, { "MAIL", SMTP_MAIL },
-	{ "RCPT", SMTP_RCPT }, { "DATA", SMTP_DATA }, { "BDAT", SMTP_BDAT },
-	{ "RSET", SMTP_RSET }, { "NOOP", SMTP_NOOP }, { "QUIT", SMTP_QUIT },
-	{ "VRFY", SMTP_VRFY }, { "EXPN", SMTP_EXPN }, { "HELP", SMTP_HELP },
-	{ "STARTTLS", SMTP_STARTTLS }, { "AUTH", SMTP_AUTH },
+    {"HELO", SMTP_HELO},
+    {"EHLO", SMTP_EHLO},
+    {"MAIL", SMTP_MAIL},
+    {"RCPT", SMTP_RCPT},
+    {"DATA", SMTP_DATA},
+    {"BDAT", SMTP_BDAT},
+    {"RSET", SMTP_RSET},
+    {"NOOP", SMTP_NOOP},
+    {"QUIT", SMTP_QUIT},
+    {"VRFY", SMTP_VRFY},
+    {"EXPN", SMTP_EXPN},
+    {"HELP", SMTP_HELP},
+    {"STARTTLS", SMTP_STARTTLS},
+    {"AUTH", SMTP_AUTH},
 };
 
 static int smtp_fail(struct smtp_error *err, int code, const char *enh,
@@ -40,8 +49,8 @@ static int smtp_fail(struct smtp_error *err, int code, const char *enh,
 
 /* smtp_fail - fill err with a reply; returns -1 for "return smtp_fail()" */
 static int
-smtp_fail(struct smtp_error *err, int code, const char *enh,
-    const char *fmt, ...)
+smtp_fail(
+    struct smtp_error *err, int code, const char *enh, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -89,7 +98,8 @@ xtext_decode(const char *s, size_t len, bool allow_utf8, char **out_r)
 		if (c == '+') {
 			int hi, lo;
 
-			if (len - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
+			if (len - i < 3 ||
+			    (hi = hexval((unsigned char)s[i + 1])) < 0 ||
 			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
 			    hi * 16 + lo == 0)
 				goto bad;
@@ -159,8 +169,8 @@ struct param {
 	bool utf8; /* UTF-8 in values is allowed on this line */
 };
 
-typedef int param_fn(struct smtp_cmd *, const struct param *,
-    struct smtp_error *);
+typedef int param_fn(
+    struct smtp_cmd *, const struct param *, struct smtp_error *);
 
 /* need_value - the standard reply for a parameter given without a value */
 static int
@@ -206,8 +216,8 @@ param_body(struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 }
 
 static int
-param_smtputf8(struct smtp_cmd *cmd, const struct param *p,
-    struct smtp_error *err)
+param_smtputf8(
+    struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 {
 	if (p->value != NULL)
 		return smtp_fail(err, 501, "5.5.4", "SMTPUTF8 takes no value");
@@ -230,8 +240,7 @@ param_ret(struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 }
 
 static int
-param_envid(struct smtp_cmd *cmd, const struct param *p,
-    struct smtp_error *err)
+param_envid(struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 {
 	if (need_value(p, err) < 0)
 		return -1;
@@ -258,8 +267,8 @@ param_auth(struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 
 /* param_notify - "NEVER" or a list of SUCCESS, FAILURE, DELAY */
 static int
-param_notify(struct smtp_cmd *cmd, const struct param *p,
-    struct smtp_error *err)
+param_notify(
+    struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 {
 	const char *s = p->value;
 	size_t i = 0;
@@ -282,7 +291,8 @@ param_notify(struct smtp_cmd *cmd, const struct param *p,
 			return bad_value(p, err);
 		i = end + 1;
 	}
-	if ((cmd->notify & SMTP_NOTIFY_NEVER) && cmd->notify != SMTP_NOTIFY_NEVER)
+	if ((cmd->notify & SMTP_NOTIFY_NEVER) &&
+	    cmd->notify != SMTP_NOTIFY_NEVER)
 		return smtp_fail(err, 501, "5.5.4",
 		    "NOTIFY=NEVER cannot be combined with other values");
 	return 0;
@@ -290,8 +300,7 @@ param_notify(struct smtp_cmd *cmd, const struct param *p,
 
 /* param_orcpt - addr-type ";" xtext, kept as "type;decoded" */
 static int
-param_orcpt(struct smtp_cmd *cmd, const struct param *p,
-    struct smtp_error *err)
+param_orcpt(struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 {
 	const char *semi;
 	size_t tlen;
@@ -329,20 +338,20 @@ static const struct param_def {
 	enum smtp_verb verb;
 	param_fn *fn;
 } param_defs[] = {
-	{ "SIZE", SMTP_MAIL, param_size },
-	{ "BODY", SMTP_MAIL, param_body },
-	{ "SMTPUTF8", SMTP_MAIL, param_smtputf8 },
-	{ "RET", SMTP_MAIL, param_ret },
-	{ "ENVID", SMTP_MAIL, param_envid },
-	{ "AUTH", SMTP_MAIL, param_auth },
-	{ "NOTIFY", SMTP_RCPT, param_notify },
-	{ "ORCPT", SMTP_RCPT, param_orcpt },
+    {"SIZE", SMTP_MAIL, param_size},
+    {"BODY", SMTP_MAIL, param_body},
+    {"SMTPUTF8", SMTP_MAIL, param_smtputf8},
+    {"RET", SMTP_MAIL, param_ret},
+    {"ENVID", SMTP_MAIL, param_envid},
+    {"AUTH", SMTP_MAIL, param_auth},
+    {"NOTIFY", SMTP_RCPT, param_notify},
+    {"ORCPT", SMTP_RCPT, param_orcpt},
 };
 
 /* param_split - split one "name[=value]" token; check its syntax */
 static int
-param_split(const char *tok, size_t len, struct param *p,
-    struct smtp_error *err)
+param_split(
+    const char *tok, size_t len, struct param *p, struct smtp_error *err)
 {
 	const char *eqs = memchr(tok, '=', len);
 	size_t i;
@@ -359,10 +368,12 @@ param_split(const char *tok, size_t len, struct param *p,
 			break;
 	}
 	if (p->name_len == 0 || p->name_len > 64 || i < p->name_len)
-		return smtp_fail(err, 501, "5.5.4", "Syntax error in parameters");
+		return smtp_fail(
+		    err, 501, "5.5.4", "Syntax error in parameters");
 	if (p->value != NULL && p->value_len == 0)
 		return smtp_fail(err, 501, "5.5.4",
-		    "Missing value for parameter %.*s", (int)p->name_len, p->name);
+		    "Missing value for parameter %.*s", (int)p->name_len,
+		    p->name);
 	for (i = 0; i < p->value_len; i++) {
 		unsigned char c = (unsigned char)p->value[i];
 
@@ -374,7 +385,8 @@ param_split(const char *tok, size_t len, struct param *p,
 	if (p->value != NULL && p->utf8 &&
 	    !mail_utf8_valid(p->value, p->value_len))
 		return smtp_fail(err, 501, "5.5.4",
-		    "Invalid UTF-8 in parameter %.*s", (int)p->name_len, p->name);
+		    "Invalid UTF-8 in parameter %.*s", (int)p->name_len,
+		    p->name);
 	return 0;
 }
 
@@ -390,9 +402,10 @@ parse_params(struct smtp_cmd *cmd, const char *s, size_t len, bool utf8,
 	size_t i = 0;
 
 	if (len > 0 && s[0] != ' ')
-		return smtp_fail(err, 501, "5.5.4", "Syntax error in parameters");
+		return smtp_fail(
+		    err, 501, "5.5.4", "Syntax error in parameters");
 	for (;;) {
-		struct param p = { .utf8 = utf8 };
+		struct param p = {.utf8 = utf8};
 		size_t start, k;
 
 		while (i < len && s[i] == ' ')
@@ -411,10 +424,12 @@ parse_params(struct smtp_cmd *cmd, const char *s, size_t len, bool utf8,
 		if (k == NELEM(param_defs) ||
 		    (param_defs[k].fn == param_smtputf8 && !utf8_announced))
 			return smtp_fail(err, 555, "5.5.4",
-			    "Unsupported parameter %.*s", (int)p.name_len, p.name);
+			    "Unsupported parameter %.*s", (int)p.name_len,
+			    p.name);
 		if (seen & (1u << k))
 			return smtp_fail(err, 501, "5.5.4",
-			    "Duplicate parameter %.*s", (int)p.name_len, p.name);
+			    "Duplicate parameter %.*s", (int)p.name_len,
+			    p.name);
 		seen |= 1u << k;
 		if (param_defs[k].fn(cmd, &p, err) < 0)
 			return -1;
@@ -444,15 +459,16 @@ parse_mail(struct smtp_cmd *cmd, unsigned opts, struct smtp_error *err)
 	long off;
 
 	if ((off = skip_prefix(cmd, "FROM:")) < 0)
-		return smtp_fail(err, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
+		return smtp_fail(
+		    err, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 	if (announced)
 		aopts |= MAIL_ADDR_ALLOW_UTF8;
 	if (mail_addr_parse_path(cmd->arg + off, cmd->arg_len - (size_t)off,
 		aopts, &cmd->path, &used, &error) < 0) {
 		if (error == mail_addr_error_utf8)
 			goto need_utf8;
-		return smtp_fail(err, 501, "5.1.7",
-		    "Bad sender address syntax: %s", error);
+		return smtp_fail(
+		    err, 501, "5.1.7", "Bad sender address syntax: %s", error);
 	}
 	off += (long)used;
 	if (parse_params(cmd, cmd->arg + off, cmd->arg_len - (size_t)off,
@@ -462,7 +478,8 @@ parse_mail(struct smtp_cmd *cmd, unsigned opts, struct smtp_error *err)
 		goto need_utf8;
 	return 0;
 need_utf8:
-	return smtp_fail(err, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+	return smtp_fail(
+	    err, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
 }
 
 static int
@@ -475,7 +492,8 @@ parse_rcpt(struct smtp_cmd *cmd, unsigned opts, struct smtp_error *err)
 	long off;
 
 	if ((off = skip_prefix(cmd, "TO:")) < 0)
-		return smtp_fail(err, 501, "5.5.4", "Syntax: RCPT TO:<address>");
+		return smtp_fail(
+		    err, 501, "5.5.4", "Syntax: RCPT TO:<address>");
 	if (utf8)
 		aopts |= MAIL_ADDR_ALLOW_UTF8;
 	if (mail_addr_parse_path(cmd->arg + off, cmd->arg_len - (size_t)off,
@@ -492,7 +510,8 @@ parse_rcpt(struct smtp_cmd *cmd, unsigned opts, struct smtp_error *err)
 	if (cmd->path.domain == NULL) {
 		if (strcasecmp(cmd->path.local, "postmaster") != 0)
 			return smtp_fail(err, 501, "5.1.3",
-			    "Bad recipient address syntax: missing '@' and domain");
+			    "Bad recipient address syntax: missing '@' and "
+			    "domain");
 		cmd->postmaster = true;
 	}
 	off += (long)used;
@@ -529,14 +548,14 @@ parse_arg(struct smtp_cmd *cmd, struct smtp_error *err)
 	case SMTP_HELO:
 	case SMTP_EHLO:
 		if (cmd->arg_len == 0)
-			return smtp_fail(err, 501, "5.5.4", "Syntax: %s hostname",
-			    smtp_verb_name(cmd->verb));
+			return smtp_fail(err, 501, "5.5.4",
+			    "Syntax: %s hostname", smtp_verb_name(cmd->verb));
 		return 0;
 	case SMTP_VRFY:
 	case SMTP_EXPN:
 		if (cmd->arg_len == 0)
-			return smtp_fail(err, 501, "5.5.4", "Syntax: %s address",
-			    smtp_verb_name(cmd->verb));
+			return smtp_fail(err, 501, "5.5.4",
+			    "Syntax: %s address", smtp_verb_name(cmd->verb));
 		return 0;
 	case SMTP_AUTH:
 		if (cmd->arg_len == 0)
@@ -569,8 +588,8 @@ smtp_cmd_parse(const char *line, size_t len, unsigned opts,
 		unsigned char c = (unsigned char)line[i];
 
 		if (c < 32 || c == 127)
-			return smtp_fail(err, 500, "5.5.2",
-			    "Invalid characters in command");
+			return smtp_fail(
+			    err, 500, "5.5.2", "Invalid characters in command");
 	}
 	sp = memchr(line, ' ', len);
 	vlen = sp != NULL ? (size_t)(sp - line) : len;

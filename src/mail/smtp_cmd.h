@@ -64,7 +64,7 @@ enum smtp_body {
 
 /* smtp_cmd_parse opts */
 #define SMTP_CMD_ALLOW_UTF8 0x01 /* the session announced SMTPUTF8 */
-#define SMTP_CMD_TXN_UTF8 0x02   /* this transaction's MAIL had SMTPUTF8 */
+#define SMTP_CMD_TXN_UTF8 0x02 /* this transaction's MAIL had SMTPUTF8 */
 
 /* RFC 3461 limits on parameter values (encoded length) */
 #define SMTP_ENVID_MAX 100
@@ -82,17 +82,17 @@ struct smtp_cmd {
 	char *arg;
 	size_t arg_len;
 	struct mail_addr path; /* MAIL/RCPT, owned */
-	bool postmaster;       /* RCPT TO:<Postmaster> without a domain */
+	bool postmaster; /* RCPT TO:<Postmaster> without a domain */
 	/* MAIL parameters */
-	uint64_t size;       /* SIZE=, 0 if absent; UINT64_MAX if too big */
+	uint64_t size; /* SIZE=, 0 if absent; UINT64_MAX if too big */
 	enum smtp_body body; /* BODY= */
-	bool smtputf8;       /* SMTPUTF8 */
-	int ret;             /* SMTP_RET_* */
-	char *envid;         /* ENVID, xtext-decoded, malloc'd, or NULL */
-	char *auth;          /* AUTH= (RFC 4954 5), xtext-decoded or "<>", or NULL */
+	bool smtputf8; /* SMTPUTF8 */
+	int ret; /* SMTP_RET_* */
+	char *envid; /* ENVID, xtext-decoded, malloc'd, or NULL */
+	char *auth; /* AUTH= (RFC 4954 5), xtext-decoded or "<>", or NULL */
 	/* RCPT parameters */
 	unsigned notify; /* SMTP_NOTIFY_* bits, 0 if absent */
-	char *orcpt;     /* "addr-type;decoded-xtext", addr-type lower-cased, or NULL */
+	char *orcpt; /* "addr-type;decoded-xtext" (type lower-cased) or NULL */
 	/* BDAT */
 	uint64_t bdat_size;
 	bool bdat_last;

@@ -17,30 +17,30 @@ extern const char *const fuzz_seeds[];
 extern const size_t fuzz_nseeds;
 
 const char *const fuzz_seeds[] = {
-	"<user@example.com>",
-	"<>",
-	"<\"john doe\"@example.com>",
-	"<\"a\\\"b\"@x.org>",
-	"<!#$%&'*+-/=?^_`{|}~@example.com>",
-	"<user@[192.0.2.1]>",
-	"<user@[IPv6:2001:db8::1]>",
-	"<@route.example,@b.example:user@example.com>",
-	"<user%other@inbound>",
-	"<δοκιμή@παράδειγμα.δοκιμή>",
-	"<user@bücher.example>",
-	"<user@xn--bcher-kva.example>",
-	"<Postmaster>",
-	"user@example.com SIZE=10",
-	"<\"\"@x.org>",
-	"bücher.example",
-	"[IPv6:::ffff:1.2.3.4]",
+    "<user@example.com>",
+    "<>",
+    "<\"john doe\"@example.com>",
+    "<\"a\\\"b\"@x.org>",
+    "<!#$%&'*+-/=?^_`{|}~@example.com>",
+    "<user@[192.0.2.1]>",
+    "<user@[IPv6:2001:db8::1]>",
+    "<@route.example,@b.example:user@example.com>",
+    "<user%other@inbound>",
+    "<δοκιμή@παράδειγμα.δοκιμή>",
+    "<user@bücher.example>",
+    "<user@xn--bcher-kva.example>",
+    "<Postmaster>",
+    "user@example.com SIZE=10",
+    "<\"\"@x.org>",
+    "bücher.example",
+    "[IPv6:::ffff:1.2.3.4]",
 };
 const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond))                                                 \
-			abort();                                             \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			abort();                                               \
 	} while (0)
 
 static bool
@@ -83,13 +83,14 @@ check_roundtrip(const struct mail_addr *a, unsigned opts)
 	path[n + 1] = '>';
 	path[n + 2] = '\0';
 	CHECK(mail_addr_parse_path(path, n + 2,
-	    (opts & MAIL_ADDR_ALLOW_UTF8) | MAIL_ADDR_ALLOW_NODOMAIN, &b, &used,
-	    &error) == 0);
+		  (opts & MAIL_ADDR_ALLOW_UTF8) | MAIL_ADDR_ALLOW_NODOMAIN, &b,
+		  &used, &error) == 0);
 	CHECK(used == n + 2);
 	CHECK(str_eq(a->local, b.local));
 	CHECK(str_eq(a->domain, b.domain));
 	CHECK(str_eq(a->domain_ascii, b.domain_ascii));
-	CHECK((a->flags & (MAIL_ADDR_UTF8 | MAIL_ADDR_LITERAL | MAIL_ADDR_NULL)) ==
+	CHECK((a->flags &
+		  (MAIL_ADDR_UTF8 | MAIL_ADDR_LITERAL | MAIL_ADDR_NULL)) ==
 	    (b.flags & (MAIL_ADDR_UTF8 | MAIL_ADDR_LITERAL | MAIL_ADDR_NULL)));
 	mail_addr_clear(&b);
 	free(path);
@@ -107,7 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct mail_addr a;
 		size_t used = 0;
 
-		if (mail_addr_parse_path(s, size, opts, &a, &used, &error) < 0) {
+		if (mail_addr_parse_path(s, size, opts, &a, &used, &error) <
+		    0) {
 			CHECK(error != NULL && error[0] != '\0');
 			CHECK(a.local == NULL && a.domain == NULL);
 			continue;

@@ -67,14 +67,65 @@ rng_below(size_t n)
 
 /* Bytes and strings that parsers of mail syntax care about. */
 static const char *const dict[] = {
-	"<", ">", "@", "\"", "\\", "(", ")", "[", "]", ":", ";", ",", ".", " ",
-	"=", "+", "+2B", "+00", "+zz", "\r\n", "\r\n ", "\n\t", "\r", "\0",
-	"\x7f", "\xc3\xbc", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc0\xaf",
-	"\xed\xa0\x80", "\xe2\x80\x8d", "IPv6:", "xn--", "xn--bcher-kva", "-",
-	"SIZE=", "BODY=8BITMIME", "NOTIFY=", "ORCPT=rfc822;", "ORCPT=utf-8;",
-	"SMTPUTF8", "ENVID=", "AUTH=", "RET=HDRS", "postmaster", "FROM:", "TO:",
-	"<>", "@a.example:", "[1.2.3.4]", "[IPv6:::1]", "18446744073709551616",
-	"LAST", "=?UTF-8?B?", "?=", ":;", "((", "))",
+    "<",
+    ">",
+    "@",
+    "\"",
+    "\\",
+    "(",
+    ")",
+    "[",
+    "]",
+    ":",
+    ";",
+    ",",
+    ".",
+    " ",
+    "=",
+    "+",
+    "+2B",
+    "+00",
+    "+zz",
+    "\r\n",
+    "\r\n ",
+    "\n\t",
+    "\r",
+    "\0",
+    "\x7f",
+    "\xc3\xbc",
+    "\xe2\x82\xac",
+    "\xf0\x9f\x98\x80",
+    "\xff",
+    "\xc0\xaf",
+    "\xed\xa0\x80",
+    "\xe2\x80\x8d",
+    "IPv6:",
+    "xn--",
+    "xn--bcher-kva",
+    "-",
+    "SIZE=",
+    "BODY=8BITMIME",
+    "NOTIFY=",
+    "ORCPT=rfc822;",
+    "ORCPT=utf-8;",
+    "SMTPUTF8",
+    "ENVID=",
+    "AUTH=",
+    "RET=HDRS",
+    "postmaster",
+    "FROM:",
+    "TO:",
+    "<>",
+    "@a.example:",
+    "[1.2.3.4]",
+    "[IPv6:::1]",
+    "18446744073709551616",
+    "LAST",
+    "=?UTF-8?B?",
+    "?=",
+    ":;",
+    "((",
+    "))",
 };
 
 /* mutate - change buf (len bytes, room for cap) in place; new length */
@@ -91,7 +142,8 @@ mutate(char *buf, size_t len, size_t cap)
 		switch (rng_below(8)) {
 		case 0: /* flip a bit */
 			if (len > 0)
-				buf[rng_below(len)] ^= (char)(1u << rng_below(8));
+				buf[rng_below(len)] ^=
+				    (char)(1u << rng_below(8));
 			break;
 		case 1: /* a random byte */
 			if (len > 0)
@@ -118,7 +170,8 @@ mutate(char *buf, size_t len, size_t cap)
 			if (pos >= len)
 				break;
 			m = 1 + rng_below(len - pos);
-			for (size_t r = rng_below(16); r > 0 && len + m <= cap; r--) {
+			for (size_t r = rng_below(16); r > 0 && len + m <= cap;
+			     r--) {
 				memmove(buf + pos + m, buf + pos, len - pos);
 				len += m;
 			}

@@ -16,41 +16,41 @@ extern const char *const fuzz_seeds[];
 extern const size_t fuzz_nseeds;
 
 const char *const fuzz_seeds[] = {
-	"HELO mail.example.com",
-	"EHLO [192.0.2.1]",
-	"MAIL FROM:<user@example.com> SIZE=12345 BODY=8BITMIME",
-	"MAIL FROM:<> RET=HDRS ENVID=QQ314159 AUTH=<>",
-	"MAIL FROM: a@b.org SIZE=100",
-	"MAIL FROM:<\"john doe\"@example.com> AUTH=e+3Dmc2@example.com",
-	"MAIL FROM:<@a.example,@b.example:user@c.example>",
-	"MAIL FROM:<δοκιμή@παράδειγμα.δοκιμή> SMTPUTF8",
-	"MAIL FROM:<user@bücher.example> SMTPUTF8 BODY=8BITMIME",
-	"MAIL FROM:<user@[IPv6:2001:db8::1]> BODY=BINARYMIME",
-	"RCPT TO:<Postmaster>",
-	"RCPT TO:<user@[192.0.2.1]> NOTIFY=SUCCESS,FAILURE,DELAY",
-	"RCPT TO:<a@b.org> NOTIFY=NEVER ORCPT=rfc822;a+40b.org",
-	"RCPT TO:<ü@x.org> ORCPT=utf-8;ü@x.org",
-	"RCPT TO:<\"a\\\"b\"@x.org>",
-	"BDAT 1000 LAST",
-	"DATA",
-	"AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=",
-	"VRFY postmaster",
-	"NOOP",
-	"STARTTLS",
+    "HELO mail.example.com",
+    "EHLO [192.0.2.1]",
+    "MAIL FROM:<user@example.com> SIZE=12345 BODY=8BITMIME",
+    "MAIL FROM:<> RET=HDRS ENVID=QQ314159 AUTH=<>",
+    "MAIL FROM: a@b.org SIZE=100",
+    "MAIL FROM:<\"john doe\"@example.com> AUTH=e+3Dmc2@example.com",
+    "MAIL FROM:<@a.example,@b.example:user@c.example>",
+    "MAIL FROM:<δοκιμή@παράδειγμα.δοκιμή> SMTPUTF8",
+    "MAIL FROM:<user@bücher.example> SMTPUTF8 BODY=8BITMIME",
+    "MAIL FROM:<user@[IPv6:2001:db8::1]> BODY=BINARYMIME",
+    "RCPT TO:<Postmaster>",
+    "RCPT TO:<user@[192.0.2.1]> NOTIFY=SUCCESS,FAILURE,DELAY",
+    "RCPT TO:<a@b.org> NOTIFY=NEVER ORCPT=rfc822;a+40b.org",
+    "RCPT TO:<ü@x.org> ORCPT=utf-8;ü@x.org",
+    "RCPT TO:<\"a\\\"b\"@x.org>",
+    "BDAT 1000 LAST",
+    "DATA",
+    "AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=",
+    "VRFY postmaster",
+    "NOOP",
+    "STARTTLS",
 };
 const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
 
 static const unsigned fuzz_opts[] = {
-	0,
-	SMTP_CMD_ALLOW_UTF8,
-	SMTP_CMD_TXN_UTF8,
-	SMTP_CMD_ALLOW_UTF8 | SMTP_CMD_TXN_UTF8,
+    0,
+    SMTP_CMD_ALLOW_UTF8,
+    SMTP_CMD_TXN_UTF8,
+    SMTP_CMD_ALLOW_UTF8 | SMTP_CMD_TXN_UTF8,
 };
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond))                                                 \
-			abort();                                             \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			abort();                                               \
 	} while (0)
 
 /* A reply never carries control bytes: they would break the protocol. */
