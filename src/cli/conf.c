@@ -104,8 +104,10 @@ static struct config_def defs[] = {
 	{ "smtpd.policy_refresh", CONFIG_DURATION, OFF(smtpd.policy_refresh),
 	  "1s", 100, 3600 * SEC, NULL, "how often the server checks the store "
 	  "for new or revoked credentials, domains and relay addresses" },
-	{ "spool.sync", CONFIG_ENUM, OFF(spool.sync), "fdatasync", 0, 0,
-	  "fdatasync|syncfs", "how a batch of messages is made durable" },
+	{ "spool.sync", CONFIG_ENUM, OFF(spool.sync), "syncfs", 0, 0,
+	  "fdatasync|syncfs", "how a batch of messages is made durable: "
+	  "syncfs = one sync of the spool's file system per batch (fastest; "
+	  "also flushes other files there), fdatasync = one per message" },
 	{ "spool.commit_max_batch", CONFIG_INT, OFF(spool.commit_max_batch),
 	  "1024", 1, 100000, NULL, "messages made durable by one sync at most" },
 	{ "spool.write_buffer", CONFIG_SIZE, OFF(spool.write_buffer), "64k",

@@ -584,6 +584,10 @@ cmd_auth(struct session *s, const struct smtp_cmd *cmd)
 		reply(s, "503 5.5.1 Already authenticated");
 		return;
 	}
+	if (s->state == ST_INIT) {
+		reply(s, "503 5.5.1 Error: send EHLO first");
+		return;
+	}
 	if (s->state != ST_READY) {
 		reply(s, "503 5.5.1 AUTH not allowed during a mail transaction");
 		return;
@@ -736,8 +740,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	    mail_addr_format(&cmd->path);
 	if (s->env.account_id == 0 && (refusal = rcpt_refused_relay(s, cmd))) {
 		slog(s, LOG_INFO, "event=reject command=RCPT code=554 "
-		    "to=\"%s\" from=\"%s\" reason=relay", log_quote(rcpt, q,
-		    sizeof(q)), s->env.sender);
+		    "to=\"%s\" reason=relay", log_quote(rcpt, q, sizeof(q)));
 		reply(s, "554 5.7.1 <%s>: %s", rcpt, refusal);
 		free(rcpt);
 		return;
@@ -1265,8 +1268,10 @@ session_command(struct session *s, char *line, size_t len)
 		opts |= SMTP_CMD_TXN_UTF8;
 	memset(&cmd, 0, sizeof(cmd));
 	if (smtp_cmd_parse(line, len, opts, &cmd, &err) < 0) {
+		char q[200];
+
 		slog(s, LOG_INFO, "event=bad-command code=%d reason=\"%s\"",
-		    err.code, err.text);
+		    err.code, log_quote(err.text, q, sizeof(q)));
 		reply(s, "%d %s %s", err.code, err.enh, err.text);
 		smtp_cmd_clear(&cmd);
 		return;
@@ -1471,8 +1476,12 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		reply(s, "421 4.4.2 %s Error: timeout exceeded",
 		    s->cfg->hostname);
 		session_close(s);
-		/* A client that does not read either: give up at once. */
-		bufferevent_set_timeouts(s->bev, NULL, NULL);
+		{
+			/* Stop waiting to read; give the 421 ten seconds to leave. */
+			struct timeval wtv = { 10, 0 };
+
+			bufferevent_set_timeouts(s->bev, NULL, &wtv);
+		}
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {

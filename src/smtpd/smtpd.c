@@ -267,7 +267,12 @@ smtpd_run(struct smtpd *s)
 	for (int i = 0; i < s->nloops; i++) {
 		struct loop *l = &s->loops[i];
 
-		l->sl.base = event_base_new();
+		struct event_config *ec = event_config_new();
+
+		/* Coalesce the epoll_ctl calls of one loop iteration. */
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		l->sl.base = event_base_new_with_config(ec);
+		event_config_free(ec);
 		if (l->sl.base == NULL)
 			fatal("cannot create an event loop");
 		l->sl.sh = &s->sh;
