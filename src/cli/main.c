@@ -181,7 +181,7 @@ find_command(int argc, char **argv, int *nwords_r)
 
 /* family_usage - list the subcommands of a command word */
 static int
-family_usage(const char *word)
+family_usage(const char *word, FILE *out)
 {
 	int found = 0;
 
@@ -191,8 +191,8 @@ family_usage(const char *word)
 		if (strncmp(commands[i].words, word, n) == 0 &&
 		    commands[i].words[n] == ' ') {
 			if (!found)
-				fprintf(stderr, "usage:\n");
-			fprintf(stderr, "  herald %s %s\n      %s\n",
+				fprintf(out, "usage:\n");
+			fprintf(out, "  herald %s %s\n      %s\n",
 			    commands[i].words, commands[i].usage,
 			    commands[i].help);
 			found = 1;
@@ -243,7 +243,8 @@ main(int argc, char **argv)
 	}
 	cmd = find_command(nrest, rest, &nwords);
 	if (cmd == NULL) {
-		if (family_usage(rest[0]))
+		/* 'herald account --help' asked for it: stdout, like usage() */
+		if (family_usage(rest[0], help ? stdout : stderr))
 			return help ? 0 : 2;
 		fprintf(stderr, "herald: unknown command '%s'\n\n", rest[0]);
 		usage(stderr);

@@ -286,10 +286,6 @@ domain_normalize_n(
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)d[i] >= 0x80)
 			non_ascii = true;
-	if (memchr(d, '\0', n) != NULL) {
-		*error_r = "invalid character 0x00 in domain";
-		return -1;
-	}
 	if (empty_label(d, n)) {
 		*error_r = "empty label in domain";
 		return -1;

@@ -259,7 +259,7 @@ param_auth(struct smtp_cmd *cmd, const struct param *p, struct smtp_error *err)
 		cmd->auth = xstrdup("<>");
 		return 0;
 	}
-	if (p->value_len > SMTP_ORCPT_MAX ||
+	if (p->value_len > SMTP_AUTH_PARAM_MAX ||
 	    smtp_xtext_decode(p->value, p->value_len, &cmd->auth) < 0)
 		return bad_value(p, err);
 	return 0;

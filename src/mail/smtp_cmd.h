@@ -66,9 +66,10 @@ enum smtp_body {
 #define SMTP_CMD_ALLOW_UTF8 0x01 /* the session announced SMTPUTF8 */
 #define SMTP_CMD_TXN_UTF8 0x02 /* this transaction's MAIL had SMTPUTF8 */
 
-/* RFC 3461 limits on parameter values (encoded length) */
-#define SMTP_ENVID_MAX 100
-#define SMTP_ORCPT_MAX 500
+/* Limits on parameter values (encoded length) */
+#define SMTP_ENVID_MAX 100 /* RFC 3461 4.4 */
+#define SMTP_ORCPT_MAX 500 /* RFC 3461 4.2 */
+#define SMTP_AUTH_PARAM_MAX 500 /* AUTH=: a mailbox, as ORCPT */
 
 struct smtp_cmd {
 	enum smtp_verb verb;

@@ -153,14 +153,21 @@ static void reply(struct session *s, const char *fmt, ...)
 static void
 reply(struct session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char line[1024];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
-	if (fmt[0] >= '4' && fmt[0] <= '5')
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	memcpy(line + n, "\r\n", 2);
+	evbuffer_add(bufferevent_get_output(s->bev), line, (size_t)n + 2);
+	/* The code may come from an argument ("%d ..."): look at the text. */
+	if (line[0] == '4' || line[0] == '5')
 		s->errors++;
 }
 
@@ -402,6 +409,12 @@ tls_ready(struct session *s)
 		send_greeting(s);
 	else
 		s->state = ST_INIT;
+	/*
+	 * libevent decrypts what arrived with the client's Finished (GnuTLS
+	 * sends EHLO in the same flight) before it reports CONNECTED; that
+	 * read callback found us in ST_TLS, so run the input now.
+	 */
+	session_process(s);
 }
 
 /* ---- AUTH (RFC 4954) ---- */
@@ -489,6 +502,18 @@ b64_decode(const char *text, size_t *len_r)
 	return out;
 }
 
+/* auth_abort - end the AUTH exchange without checking a secret */
+static void
+auth_abort(struct session *s, const char *why, const char *answer)
+{
+	s->state = ST_READY;
+	s->auth_mech = AUTH_NONE;
+	free(s->login_user);
+	s->login_user = NULL;
+	slog(s, LOG_INFO, "event=auth result=aborted reason=\"%s\"", why);
+	reply(s, "%s", answer);
+}
+
 /* auth_plain - "[authzid] NUL authcid NUL passwd" (RFC 4616) */
 static void
 auth_plain(struct session *s, const char *resp)
@@ -499,26 +524,25 @@ auth_plain(struct session *s, const char *resp)
 
 	if (d == NULL || memchr(d, '\0', len) == NULL) {
 		free(d);
-		s->state = ST_READY;
-		s->auth_mech = AUTH_NONE;
-		reply(s, "501 5.5.2 Cannot decode AUTH PLAIN response");
+		auth_abort(s, "undecodable PLAIN response",
+		    "501 5.5.2 Cannot decode AUTH PLAIN response");
 		return;
 	}
 	authz = d;
 	user = d + strlen(authz) + 1;
 	if (user >= d + len || (pass = user + strlen(user) + 1) > d + len ||
 	    pass + strlen(pass) != d + len) {
+		sodium_memzero(d, len);
 		free(d);
-		s->state = ST_READY;
-		s->auth_mech = AUTH_NONE;
-		reply(s, "501 5.5.2 Malformed AUTH PLAIN response");
+		auth_abort(s, "malformed PLAIN response",
+		    "501 5.5.2 Malformed AUTH PLAIN response");
 		return;
 	}
 	if (*authz && strcmp(authz, user) != 0) {
+		sodium_memzero(d, len);
 		free(d);
-		s->state = ST_READY;
-		s->auth_mech = AUTH_NONE;
-		reply(s, "535 5.7.8 Authorization identity not allowed");
+		auth_abort(s, "authorization identity differs",
+		    "535 5.7.8 Authorization identity not allowed");
 		return;
 	}
 	auth_check(s, user, pass);
@@ -534,9 +558,8 @@ auth_response(struct session *s, const char *line)
 	char *d;
 
 	if (strcmp(line, "*") == 0) {
-		s->state = ST_READY;
-		s->auth_mech = AUTH_NONE;
-		reply(s, "501 5.7.0 Authentication cancelled");
+		auth_abort(s, "cancelled by client",
+		    "501 5.7.0 Authentication cancelled");
 		return;
 	}
 	if (s->auth_mech == AUTH_PLAIN) {
@@ -546,9 +569,8 @@ auth_response(struct session *s, const char *line)
 	d = b64_decode(line, &len);
 	if (d == NULL || strlen(d) != len) {
 		free(d);
-		s->state = ST_READY;
-		s->auth_mech = AUTH_NONE;
-		reply(s, "501 5.5.2 Cannot decode AUTH LOGIN response");
+		auth_abort(s, "undecodable LOGIN response",
+		    "501 5.5.2 Cannot decode AUTH LOGIN response");
 		return;
 	}
 	if (s->auth_mech == AUTH_LOGIN_USER) {
@@ -815,6 +837,9 @@ check_from(struct session *s, const char *hdr, size_t len)
 	}
 	if (header_addr_domains(value, &domains, &n, &error) < 0) {
 		msg_fail(s, MSG_BAD_FROM, error);
+	} else if (n == 0) {
+		/* "From: undisclosed:;" names nobody (RFC 5322 3.6.2). */
+		msg_fail(s, MSG_NO_FROM, NULL);
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			if (!policy_domain_owned(s->sh->policy, s->env.account_id,
@@ -1126,7 +1151,7 @@ data_step(struct session *s, struct evbuffer *in)
 		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
 		    EVBUFFER_EOL_LF);
 		size_t n;
-		char *p;
+		char *p, dot;
 
 		if (eol.pos < 0) {
 			n = evbuffer_get_length(in);
@@ -1140,7 +1165,9 @@ data_step(struct session *s, struct evbuffer *in)
 			return 0;
 		}
 		n = (size_t)eol.pos + 1;
-		if (s->skip_line || n > max) {
+		/* The dot added for transparency does not count (4.5.3.1.6). */
+		if (s->skip_line || n > max + (evbuffer_copyout(in, &dot, 1) == 1 &&
+		    dot == '.')) {
 			if (!s->skip_line) {
 				s->line_no++;
 				msg_fail(s, MSG_LINE_TOO_LONG, NULL);
@@ -1399,7 +1426,9 @@ session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
-	while (evbuffer_get_length(in) > 0) {
+	/* A zero-size chunk (BDAT 0 LAST) ends with no octets to wait for. */
+	while (evbuffer_get_length(in) > 0 ||
+	    (s->state == ST_BDAT && s->bdat_left == 0)) {
 		int r;
 
 		switch (s->state) {

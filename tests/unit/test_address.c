@@ -244,6 +244,9 @@ static const struct bad_case bad_cases[] = {
     {"<us er@x.org>", 0, "invalid character space in local part"},
     {"<us(er)@x.org>", 0, "invalid character '(' in local part"},
     {"<us,er@x.org>", 0, "invalid character ',' in local part"},
+    {"<(a)@x.org>", 0, "invalid character '(' in local part"},
+    {"<a.(b)@x.org>", 0, "invalid character '(' in local part"},
+    {"<a.\x01@x.org>", 0, "invalid character 0x01 in local part"},
     {"<user@x.org", ND, "missing '>'"},
     {"<user@ex ample.com>", 0, "invalid character space in domain"},
     {"<user@example.com >", 0, "invalid character space in domain"},
@@ -410,6 +413,21 @@ static const struct norm_case norm_cases[] = {
     {"[IPv6:zz]", NULL, "invalid IPv6 address literal"},
     {"[x:y]", NULL, "unsupported address literal tag"},
     {"[]", NULL, "empty address literal"},
+    {"[1111111111111111111111111111111111111111111111111111111111111111]", NULL,
+	"invalid IPv4 address literal"},
+    {"[IPv6:1111:1111:1111:1111:1111:1111:1111:1111:1111:1111:1111:1111:1111]",
+	NULL, "invalid IPv6 address literal"},
+    /* what UTS #46 mapping makes of the input is checked too */
+    {"a\xe3\x80\x82\xe3\x80\x82"
+     "b",
+	NULL, "empty label in domain"},
+    {"\xef\xbc\x8e"
+     "a",
+	NULL, "empty label in domain"},
+    {"a\xe3\x80\x82"
+     "b",
+	"a.b", NULL},
+    {"b\xc3\xbc_cher.example", NULL, "invalid character '_' in domain"},
 };
 
 static void

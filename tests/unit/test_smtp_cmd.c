@@ -465,6 +465,10 @@ static const struct bad_case bad_cases[] = {
     {"MAIL FROM:<a@b.org> ENVID=a+zz", 0, BADVAL("ENVID")},
     {"MAIL FROM:<a@b.org> ENVID=a+0", 0, BADVAL("ENVID")},
     {"MAIL FROM:<a@b.org> ENVID=+00", 0, BADVAL("ENVID")},
+    {"MAIL FROM:<a@b.org> RET", 0, MISSING("RET")},
+    {"MAIL FROM:<a@b.org> ENVID", 0, MISSING("ENVID")},
+    {"MAIL FROM:<a@b.org> AUTH", 0, MISSING("AUTH")},
+    {"RCPT TO:<a@b.org> ORCPT", 0, MISSING("ORCPT")},
     {"MAIL FROM:<a@b.org> "
      "ENVID="
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
