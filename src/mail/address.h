@@ -42,8 +42,7 @@
 struct mail_addr {
 	char *local; /* local part content; NULL for the null path */
 	char *domain; /* as given: name (maybe U-labels) or "[...]"; or NULL */
-	char *domain_ascii; /* lower case, A-labels (literal: lower case); or
-			       NULL */
+	char *domain_ascii; /* lower case, A-labels; or NULL */
 	unsigned flags; /* MAIL_ADDR_* */
 };
 
