@@ -201,11 +201,10 @@ family_usage(const char *word, FILE *out)
 	return found;
 }
 
-int
-main(int argc, char **argv)
+/* run - everything main does once the argument arrays exist */
+static int
+run(int argc, char **argv, char **sets, char **rest)
 {
-	char **sets = xcalloc((size_t)argc + 1, sizeof(*sets));
-	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
 	const char *data = getenv("HERALD_DATA");
 	const struct cli_command *cmd;
 	struct cli c;
@@ -213,8 +212,6 @@ main(int argc, char **argv)
 	size_t nsets = 0;
 	int nrest = 0, nwords = 0, help = 0, r;
 
-	if (sodium_init() < 0)
-		fatal("libsodium failed to initialize");
 	if (data == NULL || *data == '\0')
 		data = "herald-data";
 	for (int i = 1; i < argc; i++) {
@@ -263,6 +260,7 @@ main(int argc, char **argv)
 	c.usage = usage_line;
 	if (conf_load(&c.conf, data, sets, nsets, err, sizeof(err)) < 0) {
 		fprintf(stderr, "herald: configuration: %s\n", err);
+		conf_free(&c.conf);
 		return 1;
 	}
 	log_init((enum log_level)c.conf.log_level, 2);
@@ -274,6 +272,19 @@ main(int argc, char **argv)
 	}
 	r = cmd->run(&c, nrest - nwords + 1, rest + nwords - 1);
 	conf_free(&c.conf);
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	char **sets = xcalloc((size_t)argc + 1, sizeof(*sets));
+	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+	int r;
+
+	if (sodium_init() < 0)
+		fatal("libsodium failed to initialize");
+	r = run(argc, argv, sets, rest);
 	free(sets);
 	free(rest);
 	return r;

@@ -212,8 +212,10 @@ policy_load(struct policy *p, char *err, size_t errlen)
 		snapshot_unref(s);
 		return -1;
 	}
-	qsort(s->creds, s->ncreds, sizeof(*s->creds), cred_cmp);
-	qsort(s->doms, s->ndoms, sizeof(*s->doms), dom_cmp);
+	if (s->ncreds > 0)
+		qsort(s->creds, s->ncreds, sizeof(*s->creds), cred_cmp);
+	if (s->ndoms > 0)
+		qsort(s->doms, s->ndoms, sizeof(*s->doms), dom_cmp);
 	pthread_mutex_lock(&p->mu);
 	old = p->cur;
 	p->cur = s;
@@ -370,7 +372,8 @@ policy_auth(struct policy *p, const char *user, const char *secret,
 
 	/* Hash first, whether or not the user exists: equal timing. */
 	store_secret_hash(secret, hash);
-	c = bsearch(&key, s->creds, s->ncreds, sizeof(*s->creds), cred_cmp);
+	c = s->ncreds == 0 ? NULL :
+	    bsearch(&key, s->creds, s->ncreds, sizeof(*s->creds), cred_cmp);
 	if (c != NULL && sodium_memcmp(c->hash, hash, 64) == 0 &&
 	    !account_disabled(s, c->account)) {
 		*account_r = c->account;
@@ -432,7 +435,8 @@ policy_domain_owned(struct policy *p, int64_t account, const char *domain)
 
 	struct dom key = { .name = (char *)domain }, *d;
 
-	d = bsearch(&key, s->doms, s->ndoms, sizeof(*s->doms), dom_cmp);
+	d = s->ndoms == 0 ? NULL :
+	    bsearch(&key, s->doms, s->ndoms, sizeof(*s->doms), dom_cmp);
 	owned = d != NULL && d->account == account;
 	snapshot_put(p, s);
 	return owned;
