@@ -11,13 +11,13 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <sodium.h>
 
 #include "cli/cli.h"
-#include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/util.h"
 #include "smtpd/tls.h"
@@ -26,14 +26,13 @@
 static int
 make_dir(const char *dir, const char *sub)
 {
-	struct buf p = BUF_INIT;
+	char *p = fs_path_join(dir, sub);
 	int r;
 
-	buf_printf(&p, "%s/%s", dir, sub);
-	r = fs_mkdirs(p.data, 0700);
+	r = fs_mkdirs(p, 0700);
 	if (r < 0)
-		cli_fail("cannot create %s: %s", p.data, strerror(errno));
-	buf_free(&p);
+		cli_fail("cannot create %s: %s", p, strerror(errno));
+	free(p);
 	return r;
 }
 
@@ -41,7 +40,7 @@ int
 cmd_init(struct cli *c, int argc, char **argv)
 {
 	const struct herald_conf *cf = &c->conf;
-	struct buf key = BUF_INIT;
+	char *key;
 	struct store *st;
 	char err[512];
 
@@ -64,20 +63,20 @@ cmd_init(struct cli *c, int argc, char **argv)
 		printf("created self-signed TLS certificate %s for %s\n",
 		    cf->smtpd.tls_cert, cf->smtpd.hostname);
 	}
-	buf_printf(&key, "%s/secrets/master.key", cf->data_dir);
-	if (!fs_exists(key.data)) {
+	key = fs_path_join(cf->data_dir, "secrets/master.key");
+	if (!fs_exists(key)) {
 		unsigned char k[32];
 
 		randombytes_buf(k, sizeof(k));
-		if (fs_write_file_atomic(key.data, k, sizeof(k), 0600) < 0) {
-			cli_fail("cannot write %s: %s", key.data, strerror(errno));
-			buf_free(&key);
+		if (fs_write_file_atomic(key, k, sizeof(k), 0600) < 0) {
+			cli_fail("cannot write %s: %s", key, strerror(errno));
+			free(key);
 			return 1;
 		}
 		sodium_memzero(k, sizeof(k));
-		printf("created %s\n", key.data);
+		printf("created %s\n", key);
 	}
-	buf_free(&key);
+	free(key);
 	if ((st = cli_store(c)) == NULL)
 		return 1;
 	store_close(&st);

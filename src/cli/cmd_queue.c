@@ -12,18 +12,10 @@
 
 #include "cli/cli.h"
 #include "lib/buf.h"
+#include "lib/fsutil.h"
 #include "lib/util.h"
 #include "mail/envelope.h"
 #include "spool/spool.h"
-
-static char *
-spool_dir(struct cli *c)
-{
-	struct buf b = BUF_INIT;
-
-	buf_printf(&b, "%s/spool", c->conf.data_dir);
-	return b.data;
-}
 
 struct list_state {
 	const char *account;     /* filter: account id as text, or NULL */
@@ -60,7 +52,7 @@ cmd_queue_list(struct cli *c, int argc, char **argv)
 	ls.account = cli_opt(&argc, argv, "--account-id", &bad);
 	if (bad || argc != 1)
 		return cli_usage_error(c, "unexpected argument");
-	dir = spool_dir(c);
+	dir = fs_path_join(c->conf.data_dir, "spool");
 	printf("%-16s %-20s %9s %-7s %-10s %s\n", "ID", "RECEIVED", "SIZE",
 	    "ACCOUNT", "STATE", "ENVELOPE");
 	r = spool_foreach(dir, print_entry, &ls, &error);

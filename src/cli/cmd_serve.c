@@ -12,11 +12,12 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "lib/buf.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "smtpd/smtpd.h"
 #include "spool/spool.h"
@@ -53,7 +54,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	struct store *st;
 	struct spool *spool;
 	struct smtpd *smtpd;
-	struct buf dir = BUF_INIT;
+	char *dir;
 	const char *error;
 	char err[1024];
 	sigset_t sigs;
@@ -72,9 +73,9 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	if ((st = cli_store(c)) == NULL)
 		return 1;
 	store_close(&st);
-	buf_printf(&dir, "%s/spool", cf->data_dir);
-	spool = spool_open(dir.data, &cf->spool, 1, &error);
-	buf_free(&dir);
+	dir = fs_path_join(cf->data_dir, "spool");
+	spool = spool_open(dir, &cf->spool, 1, &error);
+	free(dir);
 	if (spool == NULL)
 		return cli_fail("%s", error);
 	smtpd = smtpd_new(&cf->smtpd, spool, cf->store_url, err, sizeof(err));

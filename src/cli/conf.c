@@ -13,6 +13,7 @@
 #include "cli/conf.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/fsutil.h"
 #include "lib/util.h"
 
 #define OFF(f) offsetof(struct herald_conf, f)
@@ -132,15 +133,6 @@ listen_defaults(void)
 	}
 }
 
-static char *
-data_path(const char *dir, const char *name)
-{
-	struct buf b = BUF_INIT;
-
-	buf_printf(&b, "%s/%s", dir, name);
-	return b.data;
-}
-
 int
 conf_load(struct herald_conf *c, const char *data_dir, char **sets,
     size_t nsets, char *err, size_t errlen)
@@ -152,7 +144,7 @@ conf_load(struct herald_conf *c, const char *data_dir, char **sets,
 	listen_defaults();
 	config_defaults(defs, NELEM(defs), c);
 	c->data_dir = xstrdup(data_dir);
-	path = data_path(data_dir, "herald.conf");
+	path = fs_path_join(data_dir, "herald.conf");
 	r = config_load_file(defs, NELEM(defs), c, path, err, errlen);
 	if (r < 0) {
 		free(path);
@@ -176,15 +168,15 @@ conf_load(struct herald_conf *c, const char *data_dir, char **sets,
 	}
 	if (*c->store_url == '\0') {
 		free(c->store_url);
-		c->store_url = data_path(data_dir, "herald.db");
+		c->store_url = fs_path_join(data_dir, "herald.db");
 	}
 	if (*c->smtpd.tls_cert == '\0') {
 		free(c->smtpd.tls_cert);
-		c->smtpd.tls_cert = data_path(data_dir, "tls/cert.pem");
+		c->smtpd.tls_cert = fs_path_join(data_dir, "tls/cert.pem");
 	}
 	if (*c->smtpd.tls_key == '\0') {
 		free(c->smtpd.tls_key);
-		c->smtpd.tls_key = data_path(data_dir, "tls/key.pem");
+		c->smtpd.tls_key = fs_path_join(data_dir, "tls/key.pem");
 	}
 	if (*c->smtpd.hostname == '\0') {
 		char host[256] = "localhost";

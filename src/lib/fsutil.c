@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "lib/util.h"
 
 int
 fs_mkdirs(const char *path, mode_t mode)
@@ -120,6 +121,18 @@ fs_write_file_atomic(const char *path, const void *data, size_t n,
 	else
 		*slash = '\0';
 	return fs_fsync_dir(dir);
+}
+
+char *
+fs_path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = xmalloc(a + b + 2);
+
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
 }
 
 int

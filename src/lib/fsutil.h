@@ -21,6 +21,8 @@ int fs_write_file_atomic(const char *path, const void *data, size_t n,
     mode_t mode);
 /* fs_fsync_dir - fsync the directory path; 0 or -1 */
 int fs_fsync_dir(const char *path);
+/* fs_path_join - a new string "dir/name" (free it) */
+char *fs_path_join(const char *dir, const char *name);
 /* fs_exists - whether path exists */
 int fs_exists(const char *path);
 

@@ -22,6 +22,9 @@ char *xstrndup(const char *s, size_t n);
 /* fatal - log and exit(1); for what a daemon cannot survive */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* hex_digit - the value of a hex digit (either case), or -1 */
+int hex_digit(int c);
+
 /* str_lower - lower-case ASCII letters in place; returns s */
 char *str_lower(char *s);
 /* str_trim - strip leading and trailing white space in place; returns start */

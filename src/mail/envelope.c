@@ -116,18 +116,6 @@ envelope_serialize(const struct envelope *e, struct buf *out)
 	}
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* get_value - decode one percent-encoded token of n bytes; NULL for "-" */
 static int
 get_value(const char *s, size_t n, char **out)
@@ -151,13 +139,13 @@ get_value(const char *s, size_t n, char **out)
 			d[j++] = s[i];
 			continue;
 		}
-		if (i + 2 >= n || hexval((unsigned char)s[i + 1]) < 0 ||
-		    hexval((unsigned char)s[i + 2]) < 0) {
+		if (i + 2 >= n || hex_digit((unsigned char)s[i + 1]) < 0 ||
+		    hex_digit((unsigned char)s[i + 2]) < 0) {
 			free(d);
 			return -1;
 		}
-		d[j++] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
-		    hexval((unsigned char)s[i + 2]));
+		d[j++] = (char)(hex_digit((unsigned char)s[i + 1]) * 16 +
+		    hex_digit((unsigned char)s[i + 2]));
 		i += 2;
 	}
 	d[j] = '\0';

@@ -71,18 +71,6 @@ smtp_verb_name(enum smtp_verb verb)
 	return "UNKNOWN";
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * xtext_decode - smtp_xtext_decode; with allow_utf8, UTF-8 bytes stand
  * for themselves too (RFC 6533 utf-8-addr-unitext, checked by caller).
@@ -99,8 +87,8 @@ xtext_decode(const char *s, size_t len, bool allow_utf8, char **out_r)
 			int hi, lo;
 
 			if (len - i < 3 ||
-			    (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
+			    (hi = hex_digit((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hex_digit((unsigned char)s[i + 2])) < 0 ||
 			    hi * 16 + lo == 0)
 				goto bad;
 			c = (unsigned char)(hi * 16 + lo);

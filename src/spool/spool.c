@@ -61,15 +61,6 @@ struct spool {
 
 static void *spool_committer(void *arg);
 
-static char *
-path_join(const char *a, const char *b)
-{
-	struct buf p = BUF_INIT;
-
-	buf_printf(&p, "%s/%s", a, b);
-	return p.data;
-}
-
 /* spool_check_file - validate one queue file; 0 ok, -1 with reason */
 int
 spool_read(const char *path, struct envelope *env, off_t *body_off_r,
@@ -149,7 +140,7 @@ spool_recover(struct spool *sp)
 
 			if (de->d_name[0] == '.')
 				continue;
-			p = path_join(sp->incoming, de->d_name);
+			p = fs_path_join(sp->incoming, de->d_name);
 			if (unlink(p) == 0)
 				removed++;
 			free(p);
@@ -164,10 +155,10 @@ spool_recover(struct spool *sp)
 
 			if (de->d_name[0] == '.')
 				continue;
-			p = path_join(sp->queue, de->d_name);
+			p = fs_path_join(sp->queue, de->d_name);
 			envelope_init(&env);
 			if (spool_read(p, &env, NULL, &error) < 0) {
-				q = path_join(sp->corrupt, de->d_name);
+				q = fs_path_join(sp->corrupt, de->d_name);
 				log_write(LOG_WARN, "spool",
 				    "event=set-aside file=%s reason=\"%s\"",
 				    de->d_name, error);
@@ -195,9 +186,9 @@ spool_open(const char *dir, const struct spool_config *cfg, int recover,
 	struct spool *sp = xcalloc(1, sizeof(*sp));
 
 	sp->dir = xstrdup(dir);
-	sp->incoming = path_join(dir, "incoming");
-	sp->queue = path_join(dir, "queue");
-	sp->corrupt = path_join(dir, "corrupt");
+	sp->incoming = fs_path_join(dir, "incoming");
+	sp->queue = fs_path_join(dir, "queue");
+	sp->corrupt = fs_path_join(dir, "corrupt");
 	sp->cfg = *cfg;
 	sp->queue_fd = -1;
 	if (fs_mkdirs(sp->incoming, 0700) < 0 || fs_mkdirs(sp->queue, 0700) < 0 ||
@@ -257,15 +248,6 @@ spool_close(struct spool **spp)
 	*spp = NULL;
 }
 
-static char *
-msg_path(const struct spool *sp, const char *sub, const char *id)
-{
-	struct buf p = BUF_INIT;
-
-	buf_printf(&p, "%s/%s/%s", sp->dir, sub, id);
-	return p.data;
-}
-
 struct spool_msg *
 spool_msg_new(struct spool *sp, const struct envelope *env,
     const char **error_r)
@@ -277,7 +259,7 @@ spool_msg_new(struct spool *sp, const struct envelope *env,
 	m = xcalloc(1, sizeof(*m));
 	m->sp = sp;
 	memcpy(m->id, env->id, sizeof(m->id));
-	path = msg_path(sp, "incoming", m->id);
+	path = fs_path_join(sp->incoming, m->id);
 	m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	free(path);
 	if (m->fd < 0) {
@@ -343,7 +325,7 @@ spool_msg_abort(struct spool_msg **mp)
 
 	if (m == NULL)
 		return;
-	path = msg_path(m->sp, "incoming", m->id);
+	path = fs_path_join(m->sp->incoming, m->id);
 	unlink(path);
 	free(path);
 	msg_free(m);
@@ -360,8 +342,8 @@ spool_msg_commit(struct spool_msg **mp, spool_commit_cb *cb, void *arg)
 
 	*mp = NULL;
 	snprintf(size, sizeof(size), "%0*" PRIu64, SPOOL_SIZE_DIGITS, m->size);
-	from = msg_path(sp, "incoming", m->id);
-	to = msg_path(sp, "queue", m->id);
+	from = fs_path_join(sp->incoming, m->id);
+	to = fs_path_join(sp->queue, m->id);
 	r = msg_flush(m);
 	if (r == 0)
 		r = fs_pwrite_all(m->fd, size, SPOOL_SIZE_DIGITS,
@@ -437,7 +419,7 @@ spool_committer(void *arg)
 		for (m = batch; m; m = next) {
 			next = m->next;
 			if (error != 0) {
-				char *p = msg_path(sp, "queue", m->id);
+				char *p = fs_path_join(sp->queue, m->id);
 
 				unlink(p);
 				free(p);
@@ -455,7 +437,7 @@ spool_foreach(const char *dir,
     void *arg, const char **error_r)
 {
 	static __thread char err[512];
-	char *qdir = path_join(dir, "queue");
+	char *qdir = fs_path_join(dir, "queue");
 	struct dirent **names = NULL;
 	int n, r = 0;
 
@@ -473,7 +455,7 @@ spool_foreach(const char *dir,
 		char *p;
 
 		if (r == 0 && queue_id_valid(names[i]->d_name)) {
-			p = path_join(qdir, names[i]->d_name);
+			p = fs_path_join(qdir, names[i]->d_name);
 			envelope_init(&env);
 			if (spool_read(p, &env, NULL, &error) == 0)
 				r = cb(arg, p, &env);
