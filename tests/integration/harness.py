@@ -10,16 +10,34 @@ inbound domain (inbound.test).  Nothing here talks to anything but
         h.submission, h.submissions, h.mx   # (host, port) tuples
         h.user, h.password                  # the SMTP credential
         h.spool_messages()                  # {queue_id: (envelope, body)}
+        h.queue_ids()                       # {queue_id, ...} in spool/queue
+        h.log_has(r"event=started")         # waits up to 2 s for a log line
+
+It also holds what the test scripts share:
+
+  - check(cond, what[, detail]) and check_eq(got, want, what): one
+    "ok - what" line per check, counted; the first failure raises;
+  - run(main): runs a script's main(), then prints the time taken and
+    "N passed, 0 failed" as the last line (or, when main() raised, the
+    traceback and "N passed, 1 failed", and exits with status 1);
+  - Conn and Reply: a raw SMTP client that sends exact bytes and reads
+    exact (multi-line) replies, with bounded reads; reply_ok() compares a
+    reply with a code, an enhanced status code and an exact or regex text;
+    send_data() sends DATA and a message;
+  - tls_context(): a TLS client context that accepts Herald's self-signed
+    certificate (for Conn and for smtplib).
 """
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 HERALD = os.environ.get("HERALD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "src", "cli", "herald")
@@ -148,8 +166,24 @@ class Herald:
         except OSError:
             return ""
 
+    def log_has(self, pattern, timeout=2.0, start=0):
+        """True as soon as the log, from character offset start, matches the
+        regex pattern; False when it still does not after timeout seconds."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            if rx.search(self.read_log()[start:]):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
     def queue_dir(self):
         return os.path.join(self.data, "spool", "queue")
+
+    def queue_ids(self):
+        """The set of queue ids (file names) in spool/queue."""
+        return set(os.listdir(self.queue_dir()))
 
     def spool_messages(self):
         """{queue_id: (envelope, body bytes)} of every file in the queue."""
@@ -169,8 +203,188 @@ class Herald:
         return False
 
 
-def check(cond, what):
-    """Assert with a message; print a line per check for the test log."""
+# ---- checks and the "N passed, M failed" line ----
+
+passed = 0      # checks passed so far in this process
+
+
+def check(cond, what, detail=None):
+    """Assert with a message; print a line per check for the test log and
+    count it.  detail (called if callable) is added only on failure."""
+    global passed
     if not cond:
+        if detail is not None:
+            what += " -- " + str(detail() if callable(detail) else detail)
         raise AssertionError(what)
     print("ok -", what)
+    passed += 1
+
+
+def check_eq(got, want, what):
+    """check() that shows both sides when they differ."""
+    if got != want:
+        raise AssertionError("%s\n  got:  %r\n  want: %r" % (what, got, want))
+    check(True, what)
+
+
+def run(main):
+    """Run a test script's main(): the first failed check (or any other
+    exception) stops it.  Print the time taken and "N passed, 0 failed",
+    or the traceback and "N passed, 1 failed" and exit with status 1."""
+    t0 = time.monotonic()
+    try:
+        main()
+    except BaseException:                   # noqa: BLE001
+        traceback.print_exc()
+        print("%d passed, 1 failed" % passed)
+        sys.exit(1)
+    print("# %.1f s" % (time.monotonic() - t0))
+    print("%d passed, 0 failed" % passed)
+
+
+# ---- a raw SMTP client: exact bytes out, exact replies in ----
+
+def tls_context():
+    """A TLS client context that accepts Herald's self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Reply:
+    """One SMTP reply: its lines (without CRLF); code (-1 if the last line
+    has none); enh, the enhanced status code of the last line or None; text,
+    the rest of it; keywords, the first word of every line after the first,
+    upper case (the extensions, in an EHLO reply)."""
+
+    def __init__(self, lines):
+        self.lines = lines
+        last = lines[-1]
+        self.code = int(last[:3]) if last[:3].isdigit() else -1
+        rest = last[4:]
+        m = re.match(r"([245]\.\d{1,3}\.\d{1,3}) ?(.*)$", rest)
+        self.enh, self.text = (m.group(1), m.group(2)) if m else (None, rest)
+        self.keywords = [l[4:].split(" ")[0].upper() for l in lines[1:]]
+
+    def __repr__(self):
+        return repr(self.lines)
+
+
+class Conn:
+    """One SMTP client connection with bounded reads.  greeting is the
+    server's first reply (None with greet=False); sent_at is the time
+    (time.monotonic) of the last send."""
+
+    def __init__(self, addr, tls=False, timeout=5.0, greet=True):
+        self.timeout = timeout
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b""
+        self.sent_at = time.monotonic()
+        if tls:
+            self.wrap()
+        self.greeting = self.reply() if greet else None
+
+    def wrap(self):
+        """Start TLS on the socket (client side)."""
+        self.sock = tls_context().wrap_socket(self.sock, server_hostname="herald.test")
+
+    def send(self, data):
+        """Send exactly these bytes (str is encoded as UTF-8), in one write."""
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+        self.sent_at = time.monotonic()
+
+    def line(self):
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no reply within %.1fs; have %r" % (self.timeout, self.buf))
+            self.sock.settimeout(left)
+            d = self.sock.recv(65536)
+            if not d:
+                raise EOFError("connection closed; have %r" % self.buf)
+            self.buf += d
+        ln, self.buf = self.buf.split(b"\n", 1)
+        return ln.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """Read the next (possibly multi-line) reply."""
+        lines = []
+        for _ in range(64):
+            ln = self.line()
+            lines.append(ln)
+            if len(ln) < 4 or ln[3] != "-":
+                break
+        return Reply(lines)
+
+    def cmd(self, line):
+        """Send line + CRLF; return the reply."""
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def starttls(self):
+        r = self.cmd("STARTTLS")
+        if r.code == 220:
+            self.wrap()
+        return r
+
+    def ehlo(self, name="client.test"):
+        return self.cmd("EHLO " + name)
+
+    def closed(self, timeout=3.0):
+        """True when the server closes the connection; pending data is kept."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+                return True
+            if not d:
+                return True
+            self.buf += d
+        return False
+
+    def silent(self, seconds):
+        """True when nothing arrives for that long (and the socket stays open)."""
+        self.sock.settimeout(seconds)
+        try:
+            d = self.sock.recv(65536)
+        except socket.timeout:
+            return True
+        self.buf += d
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def reply_ok(r, code, enh, text=None):
+    """Whether reply r has this code and enhanced code (None: none) and,
+    unless text is None, this text (a str: exactly; a compiled regex:
+    fullmatch)."""
+    ok = r.code == code and r.enh == enh
+    if text is not None:
+        if isinstance(text, re.Pattern):
+            ok = ok and text.fullmatch(r.text) is not None
+        else:
+            ok = ok and r.text == text
+    return ok
+
+
+def send_data(c, body):
+    """DATA, body, '.'; return the final reply (or the DATA reply if not 354)."""
+    r = c.cmd("DATA")
+    if r.code != 354:
+        return r
+    c.send(body + ".\r\n")
+    return c.reply()
+
+
+QUEUED = re.compile(r"Ok: queued as ([0-9a-z]+)")    # Reply.text of a 250 after DATA

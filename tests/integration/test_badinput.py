@@ -26,129 +26,13 @@ Run: HERALD=build/src/cli/herald /usr/bin/python3 tests/integration/test_badinpu
 """
 import os
 import re
-import socket
-import ssl
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
-PASSED = 0
-
-
-def check(cond, what):
-    global PASSED
-    harness.check(cond, what)
-    PASSED += 1
-
-
-# ---- a raw SMTP client: exact bytes out, exact replies in ----
-
-class Reply:
-    def __init__(self, lines):
-        self.lines = lines
-        last = lines[-1]
-        self.code = int(last[:3]) if last[:3].isdigit() else -1
-        rest = last[4:]
-        m = re.match(r"([245]\.\d{1,3}\.\d{1,3}) ?(.*)$", rest)
-        self.enh, self.text = (m.group(1), m.group(2)) if m else (None, rest)
-
-    def __repr__(self):
-        return repr(self.lines)
-
-
-class Conn:
-    """One client connection with bounded reads."""
-
-    def __init__(self, addr, tls=False, timeout=5.0, greet=True):
-        self.timeout = timeout
-        self.sock = socket.create_connection(addr, timeout=timeout)
-        self.buf = b""
-        self.sent_at = time.monotonic()
-        if tls:
-            self.wrap()
-        self.greeting = self.reply() if greet else None
-
-    def wrap(self):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="herald.test")
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-        self.sent_at = time.monotonic()
-
-    def line(self):
-        deadline = time.monotonic() + self.timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no reply within %.1fs; have %r" % (self.timeout, self.buf))
-            self.sock.settimeout(left)
-            d = self.sock.recv(65536)
-            if not d:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += d
-        ln, self.buf = self.buf.split(b"\n", 1)
-        return ln.rstrip(b"\r").decode("utf-8", "replace")
-
-    def reply(self):
-        lines = []
-        for _ in range(64):
-            ln = self.line()
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                break
-        return Reply(lines)
-
-    def cmd(self, line):
-        self.send(line + "\r\n")
-        return self.reply()
-
-    def closed(self, timeout=3.0):
-        """True when the server closes the connection; pending data is kept."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                return False
-            except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
-                return True
-            if not d:
-                return True
-            self.buf += d
-        return False
-
-    def silent(self, seconds):
-        """True when nothing arrives for that long (and the socket stays open)."""
-        self.sock.settimeout(seconds)
-        try:
-            d = self.sock.recv(65536)
-        except socket.timeout:
-            return True
-        self.buf += d
-        return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def reply_ok(r, code, enh, text=None):
-    ok = r.code == code and r.enh == enh
-    if text is not None:
-        if isinstance(text, re.Pattern):
-            ok = ok and text.fullmatch(r.text) is not None
-        else:
-            ok = ok and r.text == text
-    return ok
+from harness import QUEUED, Conn, Reply, check, reply_ok, send_data  # noqa: E402
 
 
 def describe(code, enh, text):
@@ -158,16 +42,7 @@ def describe(code, enh, text):
     return s
 
 
-QUEUED = re.compile(r"Ok: queued as ([0-9a-z]+)")
 MSG = "From: a@remote.example\r\nTo: u@inbound.test\r\nSubject: test\r\n\r\nHello.\r\n"
-
-
-def send_data(c, body):
-    r = c.cmd("DATA")
-    if r.code != 354:
-        return r
-    c.send(body + ".\r\n")
-    return c.reply()
 
 
 # ---- the well-behaved session that runs beside every bad one ----
@@ -300,15 +175,7 @@ def run_case(h, case):
           "%s: parallel good session got 250 queued as %s (%s)" % (name, good.queue_id, good.error or "ok"))
     queued.add(good.queue_id)
     if case.get("log"):
-        rx = re.compile(case["log"])
-        deadline = time.monotonic() + 2
-        found = False
-        while not found:
-            found = rx.search(h.read_log()[log_start:]) is not None
-            if found or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        check(found, "%s: log has /%s/" % (name, case["log"]))
+        check(h.log_has(case["log"], 2.0, log_start), "%s: log has /%s/" % (name, case["log"]))
     extra = set(h.spool_messages()) - spool_before - queued
     check(not extra, "%s: nothing but the acknowledged messages was queued (extra: %s)" % (name, sorted(extra)))
     check(h.proc.poll() is None, "%s: herald serve still running" % name)
@@ -711,7 +578,6 @@ GREET_CASES = [
 
 
 def main():
-    t0 = time.monotonic()
     groups = [
         (MAIN_SETS, MAIN_CASES),
         (TIMEOUT_SETS, TIMEOUT_CASES),
@@ -729,13 +595,7 @@ def main():
                 sys.stderr.write("  %-50s %.2fs\n" % (case["name"], time.monotonic() - t))
             check(h.proc.poll() is None, "herald serve (%s) survived every case" % ", ".join(
                 "%s=%s" % kv for kv in sets.items()))
-    sys.stderr.write("test_badinput: %.1fs\n" % (time.monotonic() - t0))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BaseException:
-        print("%d passed, 1 failed" % PASSED)
-        raise
-    print("%d passed, 0 failed" % PASSED)
+    harness.run(main)

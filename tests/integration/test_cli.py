@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import smtplib
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,24 +18,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import check, check_eq, tls_context  # noqa: E402
 
 HERALD = harness.HERALD
-PASSED = 0
-
-
-def check(cond, what, detail=None):
-    """harness.check; detail (called if callable) is shown only on failure."""
-    global PASSED
-    if not cond and detail is not None:
-        what += " -- " + str(detail() if callable(detail) else detail)
-    harness.check(cond, what)
-    PASSED += 1
-
-
-def check_eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s\n  got:  %r\n  want: %r" % (what, got, want))
-    check(True, what)
 
 
 def herald(data, *args):
@@ -316,13 +300,6 @@ def test_accounts(tmp):
 
 # ---------------------------------------------------------------- with a server
 
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def try_auth(h, user, password):
     """(code, text) of AUTH PLAIN on a fresh STARTTLS session."""
     token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
@@ -453,7 +430,6 @@ def test_server(tmp):
 
 
 def main():
-    t0 = time.time()
     tmp = tempfile.mkdtemp(prefix="herald-cli-")
     try:
         test_init_and_help(tmp)
@@ -462,15 +438,7 @@ def main():
         test_server(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("# %.1f s" % (time.time() - t0))
-    print("%d passed, 0 failed" % PASSED)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:                       # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        print("%d passed, 1 failed" % PASSED)
-        sys.exit(1)
+    harness.run(main)

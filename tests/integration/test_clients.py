@@ -12,45 +12,21 @@ import os
 import re
 import secrets
 import smtplib
-import ssl
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import check, check_eq, tls_context  # noqa: E402
 
-PASSED = 0
 DEADLINE = time.time() + 200      # the whole script, well inside meson's 240 s
-
-
-def check(cond, what, detail=None):
-    """harness.check; detail (called if callable) is shown only on failure."""
-    global PASSED
-    if not cond and detail is not None:
-        what += " -- " + str(detail() if callable(detail) else detail)
-    harness.check(cond, what)
-    PASSED += 1
-
-
-def check_eq(got, want, what):
-    """check() that shows both sides when they differ."""
-    if got != want:
-        raise AssertionError("%s\n  got:  %r\n  want: %r" % (what, got, want))
-    check(True, what)
 
 
 def run(args, input=None, timeout=30):
     assert time.time() < DEADLINE, "test ran out of time"
     return subprocess.run(args, input=input, capture_output=True,
                           timeout=timeout)
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 # Herald's Received: field, always the first field of the stored message.
@@ -128,12 +104,8 @@ def message(token, tool, extra=b"", msgid=True, eol=b"\r\n"):
     return eol.join(lines)
 
 
-def spool_ids(h):
-    return set(os.listdir(h.queue_dir()))
-
-
 def find_by_token(h, before, token):
-    new = spool_ids(h) - before
+    new = h.queue_ids() - before
     hits = [q for q in sorted(new)
             if token in open(os.path.join(h.queue_dir(), q), "rb").read()]
     check_eq(len(hits), 1, "exactly one new spool file holds %s" % token.decode())
@@ -269,7 +241,7 @@ def smtp_login(h):
 def test_smtplib(h):
     token = secrets.token_hex(8).encode()
     data = message(token, b"smtplib sendmail")
-    before = spool_ids(h)
+    before = h.queue_ids()
     s = smtp_login(h)
     refused = s.sendmail("a@example.com", ["b@inbound.test"], data)
     check_eq(refused, {}, "smtplib starttls+login+sendmail: no refused recipient")
@@ -383,12 +355,12 @@ def test_8bit(h):
     check_eq(msg, data, "8BITMIME: 8-bit message stored byte for byte")
 
     # 8-bit data without BODY=8BITMIME is refused and not stored
-    before = spool_ids(h)
+    before = h.queue_ids()
     check_eq(s.mail("a@example.com"), (250, b"2.1.0 Ok"), "7BIT: MAIL 250")
     check_eq(s.rcpt("b@inbound.test"), (250, b"2.1.5 Ok"), "7BIT: RCPT 250")
     check_eq(s.data(data), (554, b"5.6.1 8-bit data on line 6 without BODY=8BITMIME"),
              "8-bit data without BODY=8BITMIME: 554 5.6.1 naming the line")
-    check_eq(spool_ids(h) - before, set(), "refused 8-bit message not in the queue")
+    check_eq(h.queue_ids() - before, set(), "refused 8-bit message not in the queue")
     check_eq(s.noop(), (250, b"2.0.0 Ok"), "session usable after the refusal")
     s.quit()
 
@@ -436,7 +408,7 @@ def check_source_messages(h, new, source, account, what):
 
 
 def test_smtp_source(h):
-    before = spool_ids(h)
+    before = h.queue_ids()
     t0 = time.time()
     p = run(["/usr/sbin/smtp-source", "-s", "20", "-m", "200", "-l", "5000",
              "-f", "a@example.com", "-t", "x@inbound.test",
@@ -444,7 +416,7 @@ def test_smtp_source(h):
     check_eq((p.returncode, p.stderr), (0, b""),
              "smtp-source -s 20 -m 200 to MX: exit 0, no errors (%.1fs)"
              % (time.time() - t0))
-    new = spool_ids(h) - before
+    new = h.queue_ids() - before
     check_eq(len(new), 200, "smtp-source to MX: exactly 200 new messages queued")
     check_source_messages(h, new, "mx", "0", "smtp-source to MX")
 
@@ -460,13 +432,13 @@ def test_smtp_source(h):
                 break
         time.sleep(0.1)
     check(ok, "allow-ip 127.0.0.1: MAIL without AUTH accepted within 5 s")
-    before = spool_ids(h)
+    before = h.queue_ids()
     p = run(["/usr/sbin/smtp-source", "-s", "5", "-m", "20", "-l", "5000",
              "-f", "a@example.com", "-t", "x@inbound.test",
              "127.0.0.1:%d" % h.submission[1]], timeout=60)
     check_eq((p.returncode, p.stderr), (0, b""),
              "smtp-source -s 5 -m 20 to submission (allowed IP): exit 0")
-    new = spool_ids(h) - before
+    new = h.queue_ids() - before
     check_eq(len(new), 20, "smtp-source to submission: exactly 20 new messages")
     check_source_messages(h, new, "submission", "1", "smtp-source to submission")
     h.cli("account", "disallow-ip", "acme", "127.0.0.1")
@@ -482,7 +454,6 @@ def test_smtp_source(h):
 
 
 def main():
-    t0 = time.time()
     with harness.Herald() as h:
         tmp = os.path.join(h.dir, "clients")
         os.mkdir(tmp)
@@ -493,22 +464,13 @@ def main():
         test_bdat(h)
         test_8bit(h)
         test_smtp_source(h)
-        files = os.listdir(h.queue_dir())
-        check_eq(len(files), 3 + 2 + 3 + 1 + 2 + 2 + 200 + 20,
+        check_eq(len(h.queue_ids()), 3 + 2 + 3 + 1 + 2 + 2 + 200 + 20,
                  "queue holds every accepted message and nothing else")
         inc = os.path.join(h.data, "spool", "incoming")
         check_eq(os.listdir(inc) if os.path.isdir(inc) else [], [],
                  "spool/incoming is empty")
         h.stop()
-    print("# %.1f s" % (time.time() - t0))
-    print("%d passed, 0 failed" % PASSED)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:                  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        print("%d passed, 1 failed" % PASSED)
-        sys.exit(1)
+    harness.run(main)

@@ -22,25 +22,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import check  # noqa: E402
 
 THREADS = 8
 RUN_SECONDS = 3.0
 CYCLES = 3
-PASSED = 0
 DEADLINE = time.time() + 240          # meson gives 300 s
 
 RECEIVED = re.compile(rb"Received: from \S+ \(\[127\.0\.0\.1\]\)\r\n"
                       rb"(?:\t[^\r\n]*\r\n)+")
 QUEUED = re.compile(rb"2\.0\.0 Ok: queued as ([0-9a-z]{16})$")
-
-
-def check(cond, what, detail=None):
-    """harness.check; detail (called if callable) is shown only on failure."""
-    global PASSED
-    if not cond and detail is not None:
-        what += " -- " + str(detail() if callable(detail) else detail)
-    harness.check(cond, what)
-    PASSED += 1
 
 
 class Sender(threading.Thread):
@@ -117,7 +108,7 @@ def cycle(h, c, acked_all):
          "-f", "load@remote.test", "-t", "load@inbound.test",
          "127.0.0.1:%d" % h.mx[1]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    before = set(os.listdir(h.queue_dir()))
+    before = h.queue_ids()
     for t in senders:
         t.start()
     time.sleep(RUN_SECONDS)
@@ -148,7 +139,7 @@ def cycle(h, c, acked_all):
     check(refused == [], "cycle %d: no refusals before the kill" % c,
           lambda: refused[:3])
     cut = sum(t.cut_off for t in senders)
-    queued_before_restart = set(os.listdir(h.queue_dir())) - before
+    queued_before_restart = h.queue_ids() - before
     check(len(acked) >= 20, "cycle %d: clients got %d acknowledgements "
           "(%d clients cut off mid-session, %d new queue files incl. smtp-source)"
           % (c, len(acked), cut, len(queued_before_restart)))
@@ -158,7 +149,7 @@ def cycle(h, c, acked_all):
     h.start()                                  # recovery runs here
     incoming = os.listdir(os.path.join(h.data, "spool", "incoming"))
     corrupt = os.listdir(os.path.join(h.data, "spool", "corrupt"))
-    queue = set(os.listdir(h.queue_dir()))
+    queue = h.queue_ids()
 
     missing, wrong = [], []
     for qid, sent in sorted(acked_all.items()):
@@ -197,7 +188,6 @@ def cycle(h, c, acked_all):
 
 
 def main():
-    t0 = time.time()
     with harness.Herald(account=False) as h:
         acked_all = {}
         for c in range(1, CYCLES + 1):
@@ -214,15 +204,7 @@ def main():
         log = h.read_log()
         check(log.count("event=started") == CYCLES + 1,
               "log shows %d starts" % (CYCLES + 1))
-    print("# %.1f s" % (time.time() - t0))
-    print("%d passed, 0 failed" % PASSED)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:                        # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        print("%d passed, 1 failed" % PASSED)
-        sys.exit(1)
+    harness.run(main)

@@ -19,130 +19,21 @@ Run: HERALD=build/src/cli/herald /usr/bin/python3 tests/integration/test_policy.
 import base64
 import os
 import re
-import socket
-import ssl
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
-PASSED = 0
-
-
-def check(cond, what):
-    global PASSED
-    harness.check(cond, what)
-    PASSED += 1
-
-
-# ---- a raw SMTP client: exact bytes out, exact replies in ----
-
-class Reply:
-    def __init__(self, lines):
-        self.lines = lines
-        last = lines[-1]
-        self.code = int(last[:3]) if last[:3].isdigit() else -1
-        rest = last[4:]
-        m = re.match(r"([245]\.\d{1,3}\.\d{1,3}) ?(.*)$", rest)
-        self.enh, self.text = (m.group(1), m.group(2)) if m else (None, rest)
-        self.keywords = [l[4:].split(" ")[0].upper() for l in lines[1:]]
-
-    def __repr__(self):
-        return repr(self.lines)
-
-
-class Conn:
-    """One SMTP client connection with a bounded read timeout."""
-
-    def __init__(self, addr, tls=False, timeout=5.0, greet=True):
-        self.timeout = timeout
-        self.sock = socket.create_connection(addr, timeout=timeout)
-        self.buf = b""
-        if tls:
-            self.wrap()
-        self.greeting = self.reply() if greet else None
-
-    def wrap(self):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="herald.test")
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def line(self):
-        deadline = time.monotonic() + self.timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no reply within %.1fs; have %r" % (self.timeout, self.buf))
-            self.sock.settimeout(left)
-            d = self.sock.recv(65536)
-            if not d:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += d
-        ln, self.buf = self.buf.split(b"\n", 1)
-        return ln.rstrip(b"\r").decode("utf-8", "replace")
-
-    def reply(self):
-        lines = []
-        for _ in range(64):
-            ln = self.line()
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                break
-        return Reply(lines)
-
-    def cmd(self, line):
-        self.send(line + "\r\n")
-        return self.reply()
-
-    def starttls(self):
-        r = self.cmd("STARTTLS")
-        if r.code == 220:
-            self.wrap()
-        return r
-
-    def ehlo(self, name="client.test"):
-        return self.cmd("EHLO " + name)
-
-    def closed(self, timeout=3.0):
-        """True when the server closes the connection (no more data)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                return False
-            except (ConnectionResetError, ssl.SSLError):
-                return True
-            if not d:
-                return True
-            self.buf += d
-        return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+from harness import QUEUED, Conn, check, reply_ok, send_data  # noqa: E402
 
 
 def expect(r, code, enh, text=None, what=""):
     """Check a reply's code, enhanced code and (exact or regex) text."""
-    ok = r.code == code and r.enh == enh
-    if text is not None:
-        if isinstance(text, re.Pattern):
-            ok = ok and text.fullmatch(r.text) is not None
-        else:
-            ok = ok and r.text == text
-    check(ok, "%s -> %d %s%s (got %r)" % (what, code, enh,
-                                         "" if text is None else " " + str(getattr(text, "pattern", text)),
-                                         r.lines[-1]))
+    check(reply_ok(r, code, enh, text),
+          "%s -> %d %s%s (got %r)" % (what, code, enh,
+                                      "" if text is None else " " + str(getattr(text, "pattern", text)),
+                                      r.lines[-1]))
 
 
 def plain(user, password):
@@ -154,18 +45,6 @@ def message(frm="sender@example.com", to="rcpt@remote.example", subject="test", 
     if frm is not None:
         hdr += "From: %s\r\n" % frm
     return "%sTo: %s\r\nSubject: %s\r\n%s\r\nHello.\r\n" % (hdr, to, subject, extra)
-
-
-def send_data(c, body):
-    """DATA, body, '.'; return the final reply (354 is checked)."""
-    r = c.cmd("DATA")
-    if r.code != 354:
-        return r
-    c.send(body + ".\r\n")
-    return c.reply()
-
-
-QUEUED = re.compile(r"Ok: queued as ([0-9a-z]+)")
 
 
 def queued_id(r):
@@ -191,17 +70,6 @@ def swaks(*args):
     p = subprocess.run(["swaks", "--timeout", "10", "--helo", "probe.test"] + list(args),
                        capture_output=True, text=True, timeout=30)
     return p.returncode, p.stdout + p.stderr
-
-
-def log_has(h, pattern, timeout=2.0):
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        if rx.search(h.read_log()):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 # ---- the MX listener: inbound domains only ----
@@ -253,7 +121,7 @@ def test_mx(h):
     check(env["rcpt"] == ["user@inbound.test", "User@INBOUND.Test", "postmaster", "postmaster@inbound.test"],
           "mx: queued message has only the accepted recipients (%r)" % env["rcpt"])
     check(env["source"] == "mx" and env["account"] == "0", "mx: queued message is inbound (source mx, account 0)")
-    check(log_has(h, r'event=reject command=RCPT code=554 to="victim@remote\.example" .*reason=relay'),
+    check(h.log_has(r'event=reject command=RCPT code=554 to="victim@remote\.example" .*reason=relay'),
           "mx: relay refusal is logged")
 
     expect(c.cmd("MAIL FROM:<>"), 250, "2.1.0", "Ok", "mx: null sender (bounces)")
@@ -332,7 +200,7 @@ def test_submission_auth(h):
     dt = time.monotonic() - t0
     expect(r, 535, "5.7.8", "Authentication credentials invalid", "submission: AUTH PLAIN wrong password")
     check(dt >= 0.009, "submission: failed AUTH answered after the fail delay (%.3fs >= 10ms)" % dt)
-    check(log_has(h, r'event=auth result=failed user="%s"' % re.escape(h.user)), "submission: failed AUTH is logged")
+    check(h.log_has(r'event=auth result=failed user="%s"' % re.escape(h.user)), "submission: failed AUTH is logged")
     check(h.password not in h.read_log(), "submission: the password is not in the log")
     expect(c.cmd("AUTH PLAIN " + plain("nosuchuser", h.password)), 535, "5.7.8", None,
            "submission: AUTH PLAIN unknown user")
@@ -353,7 +221,7 @@ def test_submission_auth(h):
         expect(c.cmd("MAIL FROM:<%s>" % sender), 553, "5.7.1",
                "<%s>: Sender address is not in a domain of this account" % sender,
                "submission: MAIL FROM:<%s>" % sender)
-    check(log_has(h, r'event=reject command=MAIL code=553 from="sender@remote\.example" account=1 '
+    check(h.log_has(r'event=reject command=MAIL code=553 from="sender@remote\.example" account=1 '
                      r'reason=sender-domain'), "submission: sender-domain refusal is logged")
     expect(c.cmd("MAIL FROM:<Sender@EXAMPLE.com>"), 250, "2.1.0", "Ok",
            "submission: MAIL FROM the account's domain (other case)")
@@ -386,7 +254,7 @@ def test_submission_auth(h):
         expect(c.cmd("RCPT TO:<rcpt@remote.example>"), 250, "2.1.5", None, "submission: RCPT (From: %s)" % frm)
         expect(send_data(c, message(frm=frm)), code, enh, text, "submission: From: %s" % frm)
     check(set(h.spool_messages()) == before, "submission: no refused message was queued")
-    check(log_has(h, r"event=reject command=DATA id=\S+ error=\d+ line=\d+ detail=\"remote\.example\""),
+    check(h.log_has(r"event=reject command=DATA id=\S+ error=\d+ line=\d+ detail=\"remote\.example\""),
           "submission: From: refusal is logged")
     # A From: the account owns, in the forms people write it.
     for frm in ("=?utf-8?q?J=C3=B6rg?= <j@example.com>", '"Sales, Team" <sales@Example.COM>',
@@ -445,7 +313,7 @@ def test_lockout(h, max_failures, lockout_s):
     expect(c.cmd("AUTH PLAIN " + plain(h.user, h.password)), 454, "4.7.0",
            "Too many authentication failures, try again later",
            "lockout: right password during the lockout")
-    check(log_has(h, r'event=auth-locked user="%s"' % re.escape(h.user)), "lockout: logged as auth-locked")
+    check(h.log_has(r'event=auth-locked user="%s"' % re.escape(h.user)), "lockout: logged as auth-locked")
     c.close()
     c = submission_authed_noauth(h)
     expect(c.cmd("AUTH PLAIN " + plain(h.user, h.password)), 454, "4.7.0", None,
@@ -596,7 +464,6 @@ def test_sender_policy_none():
 
 
 def main():
-    t0 = time.monotonic()
     max_failures, lockout_s = 3, 1.0
     with harness.Herald(sets={"smtpd.max_errors": "100",
                               "smtpd.auth_max_failures": str(max_failures),
@@ -610,13 +477,7 @@ def main():
         check(h.proc.poll() is None, "herald serve is still running")
     test_sender_policy_envelope()
     test_sender_policy_none()
-    sys.stderr.write("test_policy: %.1fs\n" % (time.monotonic() - t0))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BaseException:
-        print("%d passed, 1 failed" % PASSED)
-        raise
-    print("%d passed, 0 failed" % PASSED)
+    harness.run(main)
