@@ -18,16 +18,16 @@ struct store;
 
 struct cli {
 	struct herald_conf conf;
-	const char *usage;       /* of the running subcommand */
+	const char *usage; /* of the running subcommand */
 };
 
 /* A subcommand: argv[0] is its last word ("create"), options follow. */
 struct cli_command {
-	const char *words;       /* "account create" */
-	const char *usage;       /* "NAME" */
+	const char *words; /* "account create" */
+	const char *usage; /* "NAME" */
 	const char *help;
 	int (*run)(struct cli *c, int argc, char **argv);
-	bool needs_init;         /* refuses to run on a missing data dir */
+	bool needs_init; /* refuses to run on a missing data dir */
 };
 
 /* cli_usage_error - print the error and the usage line; returns 2 */

@@ -14,10 +14,10 @@
 #include "store/store.h"
 
 /* with_store - open the store or fail; common preamble */
-#define WITH_STORE(c, st) \
-	struct store *st = cli_store(c); \
-	if (st == NULL) \
-		return 1
+#define WITH_STORE(c, st)                                                      \
+	struct store *st = cli_store(c);                                       \
+	if (st == NULL)                                                        \
+	return 1
 
 /* finish - close the store and turn a store result into an exit code */
 static int
@@ -96,8 +96,8 @@ account_ip(struct cli *c, int argc, char **argv, bool add)
 	WITH_STORE(c, st);
 	if ((account = cli_account(st, argv[1])) == 0)
 		return finish(&st, 1, NULL);
-	r = add ? store_relay_ip_add(st, account, argv[2], &error) :
-	    store_relay_ip_remove(st, account, argv[2], &error);
+	r = add ? store_relay_ip_add(st, account, argv[2], &error)
+		: store_relay_ip_remove(st, account, argv[2], &error);
 	if (r == 0)
 		printf("%s may %ssend for account %s without AUTH\n", argv[2],
 		    add ? "" : "no longer ", argv[1]);
@@ -147,8 +147,10 @@ cmd_credential_create(struct cli *c, int argc, char **argv)
 	store_secret_hash(secret, hash);
 	r = store_credential_create(st, account, user, hash, &id, &error);
 	if (r == 0)
-		printf("username: %s\npassword: %s\n(the password is shown only "
-		    "now; Herald keeps only a hash of it)\n", user, secret);
+		printf(
+		    "username: %s\npassword: %s\n(the password is shown only "
+		    "now; Herald keeps only a hash of it)\n",
+		    user, secret);
 	return finish(&st, r, error);
 }
 
@@ -161,8 +163,8 @@ print_credential(void *arg, const struct store_credential *cr)
 	time_iso8601((time_t)cr->created_at, when, sizeof(when));
 	if (cr->revoked_at) {
 		strcpy(revoked, "  revoked ");
-		time_iso8601((time_t)cr->revoked_at, revoked + 10,
-		    sizeof(revoked) - 10);
+		time_iso8601(
+		    (time_t)cr->revoked_at, revoked + 10, sizeof(revoked) - 10);
 	}
 	printf("%-32s %s%s\n", cr->username, when, revoked);
 	return 0;
@@ -228,8 +230,8 @@ domain_change(struct cli *c, int argc, char **argv, bool add)
 		free(domain);
 		return finish(&st, 1, NULL);
 	}
-	r = add ? store_domain_add(st, account, domain, &error) :
-	    store_domain_remove(st, account, domain, &error);
+	r = add ? store_domain_add(st, account, domain, &error)
+		: store_domain_remove(st, account, domain, &error);
 	if (r == 0)
 		printf("domain %s %s account %s\n", domain,
 		    add ? "added to" : "removed from", aname);

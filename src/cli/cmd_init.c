@@ -48,8 +48,8 @@ cmd_init(struct cli *c, int argc, char **argv)
 	if (argc > 1)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[1]);
 	if (fs_mkdirs(cf->data_dir, 0700) < 0)
-		return cli_fail("cannot create %s: %s", cf->data_dir,
-		    strerror(errno));
+		return cli_fail(
+		    "cannot create %s: %s", cf->data_dir, strerror(errno));
 	if (make_dir(cf->data_dir, "spool/incoming") < 0 ||
 	    make_dir(cf->data_dir, "spool/queue") < 0 ||
 	    make_dir(cf->data_dir, "spool/corrupt") < 0 ||
@@ -58,7 +58,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 		return 1;
 	if (!fs_exists(cf->smtpd.tls_cert) || !fs_exists(cf->smtpd.tls_key)) {
 		if (tls_make_self_signed(cf->smtpd.tls_cert, cf->smtpd.tls_key,
-		    cf->smtpd.hostname, err, sizeof(err)) < 0)
+			cf->smtpd.hostname, err, sizeof(err)) < 0)
 			return cli_fail("%s", err);
 		printf("created self-signed TLS certificate %s for %s\n",
 		    cf->smtpd.tls_cert, cf->smtpd.hostname);

@@ -18,7 +18,7 @@
 #include "spool/spool.h"
 
 struct list_state {
-	const char *account;     /* filter: account id as text, or NULL */
+	const char *account; /* filter: account id as text, or NULL */
 	long count;
 };
 
@@ -33,8 +33,8 @@ print_entry(void *arg, const char *path, const struct envelope *e)
 	if (ls->account && strcmp(ls->account, acc) != 0)
 		return 0;
 	time_iso8601((time_t)e->received_at, when, sizeof(when));
-	printf("%-16s %-20s %9" PRIu64 " %-7s %-10s <%s> -> %zu rcpt%s\n", e->id,
-	    when, e->size, acc, "queued", e->sender, e->nrcpts,
+	printf("%-16s %-20s %9" PRIu64 " %-7s %-10s <%s> -> %zu rcpt%s\n",
+	    e->id, when, e->size, acc, "queued", e->sender, e->nrcpts,
 	    e->nrcpts == 1 ? "" : "s");
 	ls->count++;
 	return 0;
@@ -101,21 +101,26 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 	}
 	time_iso8601((time_t)e.received_at, when, sizeof(when));
 	printf("id:          %s\nstate:       queued\nreceived:    %s\n"
-	    "size:        %" PRIu64 " bytes\naccount:     %" PRId64 "\n"
-	    "source:      %s\nclient:      %s (helo %s)\n", e.id, when, e.size,
-	    e.account_id, e.source ? e.source : "-",
+	       "size:        %" PRIu64 " bytes\naccount:     %" PRId64 "\n"
+	       "source:      %s\nclient:      %s (helo %s)\n",
+	    e.id, when, e.size, e.account_id, e.source ? e.source : "-",
 	    e.client_ip ? e.client_ip : "-", e.helo ? e.helo : "-");
 	printf("auth:        %s\nsender:      <%s>\nbody:        %s%s\n"
-	    "dsn:         ret=%s envid=%s\nfile:        %s\n",
+	       "dsn:         ret=%s envid=%s\nfile:        %s\n",
 	    e.auth_user ? e.auth_user : "-", e.sender,
-	    e.body == 2 ? "8BITMIME" : e.body == 3 ? "BINARYMIME" : "7BIT",
+	    e.body == 2	      ? "8BITMIME"
+		: e.body == 3 ? "BINARYMIME"
+			      : "7BIT",
 	    e.smtputf8 ? " SMTPUTF8" : "",
-	    e.ret == 1 ? "FULL" : e.ret == 2 ? "HDRS" : "-",
+	    e.ret == 1	     ? "FULL"
+		: e.ret == 2 ? "HDRS"
+			     : "-",
 	    e.envid ? e.envid : "-", path.data);
 	for (size_t i = 0; i < e.nrcpts; i++)
 		printf("recipient:   <%s> notify=%s orcpt=%s state=queued\n",
-		    e.rcpts[i].addr, notify_text(e.rcpts[i].notify, nt,
-		    sizeof(nt)), e.rcpts[i].orcpt ? e.rcpts[i].orcpt : "-");
+		    e.rcpts[i].addr,
+		    notify_text(e.rcpts[i].notify, nt, sizeof(nt)),
+		    e.rcpts[i].orcpt ? e.rcpts[i].orcpt : "-");
 	envelope_clear(&e);
 	buf_free(&path);
 	return 0;

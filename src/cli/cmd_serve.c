@@ -41,8 +41,8 @@ drop_privileges(const char *user)
 		return cli_fail("server.user: no user '%s'", user);
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0)
-		return cli_fail("cannot switch to user '%s': %s", user,
-		    strerror(errno));
+		return cli_fail(
+		    "cannot switch to user '%s': %s", user, strerror(errno));
 	log_write(LOG_INFO, "serve", "event=privileges-dropped user=%s", user);
 	return 0;
 }
@@ -89,7 +89,8 @@ cmd_serve(struct cli *c, int argc, char **argv)
 		return 1;
 	}
 	smtpd_run(smtpd);
-	printf("herald serving data %s (pid %d)\n", cf->data_dir, (int)getpid());
+	printf(
+	    "herald serving data %s (pid %d)\n", cf->data_dir, (int)getpid());
 	smtpd_describe(smtpd, print_line);
 	fflush(stdout);
 	log_write(LOG_INFO, "serve", "event=started pid=%d", (int)getpid());

@@ -23,97 +23,116 @@
 
 /* Ports: the standard ones for root, unprivileged ones otherwise. */
 #define LISTEN_DEFAULTS_ROOT "127.0.0.1:587", "127.0.0.1:465", "127.0.0.1:25"
-#define LISTEN_DEFAULTS_USER "127.0.0.1:2587", "127.0.0.1:2465", "127.0.0.1:2525"
+#define LISTEN_DEFAULTS_USER                                                   \
+	"127.0.0.1:2587", "127.0.0.1:2465", "127.0.0.1:2525"
 
 static struct config_def defs[] = {
 	{ "log.level", CONFIG_ENUM, OFF(log_level), "info", 0, 0,
-	  "debug|info|warn|error", "least important log lines written" },
+	    "debug|info|warn|error", "least important log lines written" },
 	{ "server.user", CONFIG_STRING, OFF(server_user), "", 0, 0, NULL,
-	  "user to switch to after binding ports when started as root "
-	  "(must own the data directory); empty: stay" },
+	    "user to switch to after binding ports when started as root "
+	    "(must own the data directory); empty: stay" },
 	{ "store.url", CONFIG_STRING, OFF(store_url), "", 0, 0, NULL,
-	  "database: a SQLite file path; empty: <data>/herald.db" },
+	    "database: a SQLite file path; empty: <data>/herald.db" },
 	{ "smtpd.hostname", CONFIG_STRING, OFF(smtpd.hostname), "", 0, 0, NULL,
-	  "name in the greeting, EHLO reply and Received:; empty: this "
-	  "machine's name" },
+	    "name in the greeting, EHLO reply and Received:; empty: this "
+	    "machine's name" },
 	{ "smtpd.threads", CONFIG_INT, OFF(smtpd.threads), "2", 1, 64, NULL,
-	  "event-loop threads serving SMTP" },
-	{ "smtpd.submission_listen", CONFIG_STRING, OFF(smtpd.submission_listen),
-	  NULL, 0, 0, NULL, "submission with STARTTLS (RFC 6409): "
-	  "host:port list; empty: off" },
+	    "event-loop threads serving SMTP" },
+	{ "smtpd.submission_listen", CONFIG_STRING,
+	    OFF(smtpd.submission_listen), NULL, 0, 0, NULL,
+	    "submission with STARTTLS (RFC 6409): "
+	    "host:port list; empty: off" },
 	{ "smtpd.submissions_listen", CONFIG_STRING,
-	  OFF(smtpd.submissions_listen), NULL, 0, 0, NULL,
-	  "submission over implicit TLS (RFC 8314): host:port list; empty: off" },
+	    OFF(smtpd.submissions_listen), NULL, 0, 0, NULL,
+	    "submission over implicit TLS (RFC 8314): host:port list; empty: "
+	    "off" },
 	{ "smtpd.mx_listen", CONFIG_STRING, OFF(smtpd.mx_listen), NULL, 0, 0,
-	  NULL, "MX: mail for the inbound domains only: host:port list; "
-	  "empty: off" },
+	    NULL,
+	    "MX: mail for the inbound domains only: host:port list; "
+	    "empty: off" },
 	{ "smtpd.inbound_domains", CONFIG_STRING, OFF(smtpd.inbound_domains),
-	  "", 0, 0, NULL, "Herald's own domains (bounces, replies), comma "
-	  "separated; anyone may send to them" },
+	    "", 0, 0, NULL,
+	    "Herald's own domains (bounces, replies), comma "
+	    "separated; anyone may send to them" },
 	{ "smtpd.tls_cert", CONFIG_STRING, OFF(smtpd.tls_cert), "", 0, 0, NULL,
-	  "PEM certificate chain; empty: <data>/tls/cert.pem" },
+	    "PEM certificate chain; empty: <data>/tls/cert.pem" },
 	{ "smtpd.tls_key", CONFIG_STRING, OFF(smtpd.tls_key), "", 0, 0, NULL,
-	  "PEM private key; empty: <data>/tls/key.pem" },
+	    "PEM private key; empty: <data>/tls/key.pem" },
 	{ "smtpd.max_message_size", CONFIG_SIZE, OFF(smtpd.max_message_size),
-	  "50M", 1 * KB, 2048 * MB, NULL, "largest message accepted (SIZE)" },
+	    "50M", 1 * KB, 2048 * MB, NULL, "largest message accepted (SIZE)" },
 	{ "smtpd.max_recipients", CONFIG_INT, OFF(smtpd.max_recipients), "1000",
-	  1, 1000000, NULL, "recipients per message" },
+	    1, 1000000, NULL, "recipients per message" },
 	{ "smtpd.max_connections", CONFIG_INT, OFF(smtpd.max_connections),
-	  "4000", 1, 1000000, NULL, "SMTP connections at once, in total" },
+	    "4000", 1, 1000000, NULL, "SMTP connections at once, in total" },
 	{ "smtpd.max_connections_per_ip", CONFIG_INT,
-	  OFF(smtpd.max_connections_per_ip), "50", 1, 1000000, NULL,
-	  "SMTP connections at once from one client address" },
+	    OFF(smtpd.max_connections_per_ip), "50", 1, 1000000, NULL,
+	    "SMTP connections at once from one client address" },
 	{ "smtpd.command_line_max", CONFIG_SIZE, OFF(smtpd.command_line_max),
-	  "2048", 512, 64 * KB, NULL, "longest command line, without CRLF "
-	  "(RFC 5321 4.5.3.1.4 minimum: 512)" },
+	    "2048", 512, 64 * KB, NULL,
+	    "longest command line, without CRLF "
+	    "(RFC 5321 4.5.3.1.4 minimum: 512)" },
 	{ "smtpd.data_line_max", CONFIG_SIZE, OFF(smtpd.data_line_max), "1000",
-	  1000, 1 * MB, NULL, "longest message line, with CRLF "
-	  "(RFC 5321 4.5.3.1.6: 1000)" },
+	    1000, 1 * MB, NULL,
+	    "longest message line, with CRLF "
+	    "(RFC 5321 4.5.3.1.6: 1000)" },
 	{ "smtpd.max_header_size", CONFIG_SIZE, OFF(smtpd.max_header_size),
-	  "1M", 4 * KB, 64 * MB, NULL, "largest header section" },
+	    "1M", 4 * KB, 64 * MB, NULL, "largest header section" },
 	{ "smtpd.command_timeout", CONFIG_DURATION, OFF(smtpd.command_timeout),
-	  "5m", 1 * SEC, 3600 * SEC, NULL, "idle time allowed between commands "
-	  "(RFC 5321 4.5.3.2.7: 5 minutes)" },
+	    "5m", 1 * SEC, 3600 * SEC, NULL,
+	    "idle time allowed between commands "
+	    "(RFC 5321 4.5.3.2.7: 5 minutes)" },
 	{ "smtpd.data_timeout", CONFIG_DURATION, OFF(smtpd.data_timeout), "3m",
-	  1 * SEC, 3600 * SEC, NULL, "idle time allowed inside DATA or BDAT "
-	  "(RFC 5321 4.5.3.2.6: 3 minutes)" },
+	    1 * SEC, 3600 * SEC, NULL,
+	    "idle time allowed inside DATA or BDAT "
+	    "(RFC 5321 4.5.3.2.6: 3 minutes)" },
 	{ "smtpd.tls_handshake_timeout", CONFIG_DURATION,
-	  OFF(smtpd.tls_handshake_timeout), "30s", 1 * SEC, 600 * SEC, NULL,
-	  "time allowed for a TLS handshake" },
+	    OFF(smtpd.tls_handshake_timeout), "30s", 1 * SEC, 600 * SEC, NULL,
+	    "time allowed for a TLS handshake" },
 	{ "smtpd.max_errors", CONFIG_INT, OFF(smtpd.max_errors), "10", 1, 1000,
-	  NULL, "error replies before the session is closed" },
+	    NULL, "error replies before the session is closed" },
 	{ "smtpd.auth_over_plaintext", CONFIG_BOOL,
-	  OFF(smtpd.auth_over_plaintext), "no", 0, 0, NULL,
-	  "offer AUTH before STARTTLS (never do this off loopback)" },
+	    OFF(smtpd.auth_over_plaintext), "no", 0, 0, NULL,
+	    "offer AUTH before STARTTLS (never do this off loopback)" },
 	{ "smtpd.auth_max_failures", CONFIG_INT, OFF(smtpd.auth_max_failures),
-	  "5", 1, 1000, NULL, "AUTH failures of one address or user before "
-	  "a lockout" },
+	    "5", 1, 1000, NULL,
+	    "AUTH failures of one address or user before "
+	    "a lockout" },
 	{ "smtpd.auth_lockout", CONFIG_DURATION, OFF(smtpd.auth_lockout), "5m",
-	  1 * SEC, 86400 * SEC, NULL, "lockout after too many AUTH failures" },
+	    1 * SEC, 86400 * SEC, NULL,
+	    "lockout after too many AUTH failures" },
 	{ "smtpd.auth_fail_delay", CONFIG_DURATION, OFF(smtpd.auth_fail_delay),
-	  "500ms", 0, 60 * SEC, NULL, "delay before a failed AUTH reply, "
-	  "doubled per failure up to 8 times" },
-	{ "smtpd.greet_pause", CONFIG_DURATION, OFF(smtpd.greet_pause), "0",
-	  0, 60 * SEC, NULL, "wait before the greeting; clients that talk "
-	  "first are refused" },
+	    "500ms", 0, 60 * SEC, NULL,
+	    "delay before a failed AUTH reply, "
+	    "doubled per failure up to 8 times" },
+	{ "smtpd.greet_pause", CONFIG_DURATION, OFF(smtpd.greet_pause), "0", 0,
+	    60 * SEC, NULL,
+	    "wait before the greeting; clients that talk "
+	    "first are refused" },
 	{ "smtpd.sender_policy", CONFIG_ENUM, OFF(smtpd.sender_policy),
-	  "strict", 0, 0, "strict|envelope|none", "what senders an account may "
-	  "use: strict = envelope sender and From: in its domains" },
+	    "strict", 0, 0, "strict|envelope|none",
+	    "what senders an account may "
+	    "use: strict = envelope sender and From: in its domains" },
 	{ "smtpd.require_8bitmime", CONFIG_BOOL, OFF(smtpd.require_8bitmime),
-	  "yes", 0, 0, NULL, "refuse 8-bit data sent without BODY=8BITMIME "
-	  "or SMTPUTF8" },
+	    "yes", 0, 0, NULL,
+	    "refuse 8-bit data sent without BODY=8BITMIME "
+	    "or SMTPUTF8" },
 	{ "smtpd.policy_refresh", CONFIG_DURATION, OFF(smtpd.policy_refresh),
-	  "1s", 100, 3600 * SEC, NULL, "how often the server checks the store "
-	  "for new or revoked credentials, domains and relay addresses" },
+	    "1s", 100, 3600 * SEC, NULL,
+	    "how often the server checks the store "
+	    "for new or revoked credentials, domains and relay addresses" },
 	{ "spool.sync", CONFIG_ENUM, OFF(spool.sync), "syncfs", 0, 0,
-	  "fdatasync|syncfs", "how a batch of messages is made durable: "
-	  "syncfs = one sync of the spool's file system per batch (fastest; "
-	  "also flushes other files there), fdatasync = one per message" },
+	    "fdatasync|syncfs",
+	    "how a batch of messages is made durable: "
+	    "syncfs = one sync of the spool's file system per batch (fastest; "
+	    "also flushes other files there), fdatasync = one per message" },
 	{ "spool.commit_max_batch", CONFIG_INT, OFF(spool.commit_max_batch),
-	  "1024", 1, 100000, NULL, "messages made durable by one sync at most" },
+	    "1024", 1, 100000, NULL,
+	    "messages made durable by one sync at most" },
 	{ "spool.write_buffer", CONFIG_SIZE, OFF(spool.write_buffer), "64k",
-	  4 * KB, 16 * MB, NULL, "bytes buffered per incoming message before "
-	  "a write" },
+	    4 * KB, 16 * MB, NULL,
+	    "bytes buffered per incoming message before "
+	    "a write" },
 };
 
 static void
@@ -160,8 +179,8 @@ conf_load(struct herald_conf *c, const char *data_dir, char **sets,
 			return -1;
 		}
 		name = xstrndup(sets[i], (size_t)(eq - sets[i]));
-		r = config_set(defs, NELEM(defs), c, name, eq + 1, "--set ", err,
-		    errlen);
+		r = config_set(
+		    defs, NELEM(defs), c, name, eq + 1, "--set ", err, errlen);
 		free(name);
 		if (r < 0)
 			return -1;

@@ -16,9 +16,9 @@
 #include "spool/spool.h"
 
 struct herald_conf {
-	char *data_dir;          /* from --data, not from the table */
-	char *conf_file;         /* the file that was read, or "" */
-	int log_level;           /* enum log_level */
+	char *data_dir;	 /* from --data, not from the table */
+	char *conf_file; /* the file that was read, or "" */
+	int log_level;	 /* enum log_level */
 	char *server_user;
 	char *store_url;
 	struct smtpd_config smtpd;

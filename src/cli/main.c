@@ -21,47 +21,62 @@
 #include "store/store.h"
 
 static const struct cli_command commands[] = {
-	{ "init", "", "create the data directory: database, spool, TLS "
-	  "certificate, secrets (safe to run again)", cmd_init, false },
+	{ "init", "",
+	    "create the data directory: database, spool, TLS "
+	    "certificate, secrets (safe to run again)",
+	    cmd_init, false },
 	{ "serve", "", "run the server (SMTP listeners) in the foreground",
-	  cmd_serve, true },
+	    cmd_serve, true },
 	{ "account create", "NAME", "create an account", cmd_account_create,
-	  true },
+	    true },
 	{ "account list", "", "list accounts", cmd_account_list, true },
-	{ "account allow-ip", "NAME ADDRESS[/PREFIX]", "let a client address "
-	  "send for the account without AUTH", cmd_account_allow_ip, true },
-	{ "account disallow-ip", "NAME ADDRESS[/PREFIX]", "remove an allowed "
-	  "client address", cmd_account_disallow_ip, true },
-	{ "credential create", "--account NAME [--name USER]", "create an SMTP "
-	  "credential; the password is shown once", cmd_credential_create,
-	  true },
-	{ "credential list", "--account NAME", "list an account's SMTP "
-	  "credentials", cmd_credential_list, true },
-	{ "credential revoke", "--account NAME USER", "revoke an SMTP "
-	  "credential (effective within smtpd.policy_refresh)",
-	  cmd_credential_revoke, true },
-	{ "domain add", "--account NAME DOMAIN", "add a sender domain to an "
-	  "account", cmd_domain_add, true },
+	{ "account allow-ip", "NAME ADDRESS[/PREFIX]",
+	    "let a client address "
+	    "send for the account without AUTH",
+	    cmd_account_allow_ip, true },
+	{ "account disallow-ip", "NAME ADDRESS[/PREFIX]",
+	    "remove an allowed "
+	    "client address",
+	    cmd_account_disallow_ip, true },
+	{ "credential create", "--account NAME [--name USER]",
+	    "create an SMTP "
+	    "credential; the password is shown once",
+	    cmd_credential_create, true },
+	{ "credential list", "--account NAME",
+	    "list an account's SMTP "
+	    "credentials",
+	    cmd_credential_list, true },
+	{ "credential revoke", "--account NAME USER",
+	    "revoke an SMTP "
+	    "credential (effective within smtpd.policy_refresh)",
+	    cmd_credential_revoke, true },
+	{ "domain add", "--account NAME DOMAIN",
+	    "add a sender domain to an "
+	    "account",
+	    cmd_domain_add, true },
 	{ "domain list", "--account NAME", "list an account's sender domains",
-	  cmd_domain_list, true },
+	    cmd_domain_list, true },
 	{ "domain remove", "--account NAME DOMAIN", "remove a sender domain",
-	  cmd_domain_remove, true },
+	    cmd_domain_remove, true },
 	{ "queue list", "", "list queued messages", cmd_queue_list, true },
 	{ "queue show", "ID", "show a queued message's envelope and state",
-	  cmd_queue_show, true },
+	    cmd_queue_show, true },
 	{ "config dump", "", "print the effective configuration",
-	  cmd_config_dump, false },
+	    cmd_config_dump, false },
 	{ "version", "", "print the version", cmd_version, false },
 };
 
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: herald [--data DIR] [--set name=value ...] "
+	fprintf(out,
+	    "usage: herald [--data DIR] [--set name=value ...] "
 	    "COMMAND ...\n\ncommands:\n");
 	for (size_t i = 0; i < NELEM(commands); i++)
-		fprintf(out, "  %-20s %s\n", commands[i].words, commands[i].help);
-	fprintf(out, "\n'herald COMMAND --help' describes one command.\n"
+		fprintf(
+		    out, "  %-20s %s\n", commands[i].words, commands[i].help);
+	fprintf(out,
+	    "\n'herald COMMAND --help' describes one command.\n"
 	    "--data defaults to $HERALD_DATA, then ./herald-data.\n");
 }
 
@@ -251,9 +266,9 @@ run(int argc, char **argv, char **sets, char **rest)
 	    cmd->usage);
 	if (help) {
 		printf("usage: %s\n\n%s\n\nGlobal options: --data DIR (default "
-		    "$HERALD_DATA or ./herald-data), --set name=value\n"
-		    "(any setting of 'herald config dump').\n", usage_line,
-		    cmd->help);
+		       "$HERALD_DATA or ./herald-data), --set name=value\n"
+		       "(any setting of 'herald config dump').\n",
+		    usage_line, cmd->help);
 		return 0;
 	}
 	memset(&c, 0, sizeof(c));
@@ -265,8 +280,10 @@ run(int argc, char **argv, char **sets, char **rest)
 	}
 	log_init((enum log_level)c.conf.log_level, 2);
 	if (cmd->needs_init && !fs_exists(data)) {
-		fprintf(stderr, "herald: data directory %s does not exist; run "
-		    "'herald init --data %s' first\n", data, data);
+		fprintf(stderr,
+		    "herald: data directory %s does not exist; run "
+		    "'herald init --data %s' first\n",
+		    data, data);
 		conf_free(&c.conf);
 		return 1;
 	}

@@ -9,7 +9,8 @@
 #include "lib/config.h"
 #include "lib/util.h"
 
-#define FIELD(settings, def, type) ((type *)((char *)(settings) + (def)->offset))
+#define FIELD(settings, def, type)                                             \
+	((type *)((char *)(settings) + (def)->offset))
 
 static const struct config_def *
 config_find(const struct config_def *defs, size_t ndefs, const char *name)
@@ -90,8 +91,8 @@ config_set(const struct config_def *defs, size_t ndefs, void *settings,
 		return 0;
 	case CONFIG_INT:
 		if (parse_int(value, &iv) < 0) {
-			snprintf(err, errlen, "%s%s: '%s' is not a whole number",
-			    w, name, value);
+			snprintf(err, errlen,
+			    "%s%s: '%s' is not a whole number", w, name, value);
 			return -1;
 		}
 		if (out_of_bounds(d, iv))
@@ -100,20 +101,22 @@ config_set(const struct config_def *defs, size_t ndefs, void *settings,
 		return 0;
 	case CONFIG_BOOL:
 		if (parse_bool(value, &bv) < 0) {
-			snprintf(err, errlen, "%s%s: '%s' is not yes or no",
-			    w, name, value);
+			snprintf(err, errlen, "%s%s: '%s' is not yes or no", w,
+			    name, value);
 			return -1;
 		}
 		*FIELD(settings, d, bool) = bv;
 		return 0;
 	case CONFIG_SIZE:
 	case CONFIG_DURATION:
-		if ((d->type == CONFIG_SIZE ? parse_size(value, &uv) :
-		    parse_duration_ms(value, &uv)) < 0) {
+		if ((d->type == CONFIG_SIZE
+			    ? parse_size(value, &uv)
+			    : parse_duration_ms(value, &uv)) < 0) {
 			snprintf(err, errlen, "%s%s: '%s' is not a %s", w, name,
-			    value, d->type == CONFIG_SIZE ?
-			    "size (e.g. 512, 64k, 50M, 1G)" :
-			    "duration (e.g. 250ms, 30s, 5m, 2h, 1d)");
+			    value,
+			    d->type == CONFIG_SIZE
+				? "size (e.g. 512, 64k, 50M, 1G)"
+				: "duration (e.g. 250ms, 30s, 5m, 2h, 1d)");
 			return -1;
 		}
 		if (uv > INT64_MAX || out_of_bounds(d, (int64_t)uv))
@@ -134,11 +137,14 @@ config_set(const struct config_def *defs, size_t ndefs, void *settings,
 	return -1;
 bounds:
 	if (d->type == CONFIG_DURATION)
-		snprintf(err, errlen, "%s%s: '%s' is out of range (%" PRId64
-		    "ms to %" PRId64 "ms)", w, name, value, d->min, d->max);
+		snprintf(err, errlen,
+		    "%s%s: '%s' is out of range (%" PRId64 "ms to %" PRId64
+		    "ms)",
+		    w, name, value, d->min, d->max);
 	else
-		snprintf(err, errlen, "%s%s: '%s' is out of range (%" PRId64
-		    " to %" PRId64 ")", w, name, value, d->min, d->max);
+		snprintf(err, errlen,
+		    "%s%s: '%s' is out of range (%" PRId64 " to %" PRId64 ")",
+		    w, name, value, d->min, d->max);
 	return -1;
 }
 
@@ -149,7 +155,7 @@ config_defaults(const struct config_def *defs, size_t ndefs, void *settings)
 
 	for (size_t i = 0; i < ndefs; i++)
 		if (config_set(defs, ndefs, settings, defs[i].name, defs[i].def,
-		    "default: ", err, sizeof(err)) < 0)
+			"default: ", err, sizeof(err)) < 0)
 			fatal("%s", err);
 }
 
@@ -182,18 +188,20 @@ config_load_file(const struct config_def *defs, size_t ndefs, void *settings,
 			char *close = strchr(s, ']');
 
 			if (close == NULL || close[1] != '\0' ||
-			    close - s - 1 >= (long)sizeof(section) || close == s + 1) {
-				snprintf(err, errlen, "%sbad section header '%s'",
-				    where, s);
+			    close - s - 1 >= (long)sizeof(section) ||
+			    close == s + 1) {
+				snprintf(err, errlen,
+				    "%sbad section header '%s'", where, s);
 				goto fail;
 			}
 			*close = '\0';
-			snprintf(section, sizeof(section), "%s", str_trim(s + 1));
+			snprintf(
+			    section, sizeof(section), "%s", str_trim(s + 1));
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
-			snprintf(err, errlen, "%sexpected 'name = value', got '%s'",
-			    where, s);
+			snprintf(err, errlen,
+			    "%sexpected 'name = value', got '%s'", where, s);
 			goto fail;
 		}
 		*eq = '\0';
@@ -204,7 +212,7 @@ config_load_file(const struct config_def *defs, size_t ndefs, void *settings,
 		else
 			snprintf(name, sizeof(name), "%s", key);
 		if (config_set(defs, ndefs, settings, name, val, where, err,
-		    errlen) < 0)
+			errlen) < 0)
 			goto fail;
 	}
 	fclose(f);
@@ -245,7 +253,8 @@ config_dump(const struct config_def *defs, size_t ndefs, const void *settings,
 		case CONFIG_DURATION:
 			uv = *FIELD(settings, d, const uint64_t);
 			if (uv % 1000 == 0)
-				snprintf(val, sizeof(val), "%" PRIu64 "s", uv / 1000);
+				snprintf(val, sizeof(val), "%" PRIu64 "s",
+				    uv / 1000);
 			else
 				snprintf(val, sizeof(val), "%" PRIu64 "ms", uv);
 			break;

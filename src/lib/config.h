@@ -21,12 +21,12 @@
 #include <stdio.h>
 
 enum config_type {
-	CONFIG_STRING,   /* char *, owned by the settings struct */
-	CONFIG_INT,      /* int64_t, bounded by min/max */
-	CONFIG_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
-	CONFIG_SIZE,     /* uint64_t bytes: 10k, 50M, 1G */
+	CONFIG_STRING,	 /* char *, owned by the settings struct */
+	CONFIG_INT,	 /* int64_t, bounded by min/max */
+	CONFIG_BOOL,	 /* bool: yes/no, true/false, on/off, 1/0 */
+	CONFIG_SIZE,	 /* uint64_t bytes: 10k, 50M, 1G */
 	CONFIG_DURATION, /* uint64_t milliseconds: 250ms, 30s, 5m, 2h, 1d */
-	CONFIG_ENUM,     /* int index into choices ("a|b|c") */
+	CONFIG_ENUM,	 /* int index into choices ("a|b|c") */
 };
 
 struct config_def {
@@ -34,8 +34,9 @@ struct config_def {
 	enum config_type type;
 	size_t offset;
 	const char *def;
-	int64_t min, max;        /* INT, SIZE (bytes), DURATION (ms); 0,0 = unbounded */
-	const char *choices;     /* ENUM: "a|b|c" */
+	int64_t min,
+	    max; /* INT, SIZE (bytes), DURATION (ms); 0,0 = unbounded */
+	const char *choices; /* ENUM: "a|b|c" */
 	const char *help;
 };
 
@@ -43,8 +44,8 @@ struct config_def {
  * config_defaults - set every field of settings to its default.  The
  * defaults are part of the program, so a bad one is a bug: fatal.
  */
-void config_defaults(const struct config_def *defs, size_t ndefs,
-    void *settings);
+void config_defaults(
+    const struct config_def *defs, size_t ndefs, void *settings);
 
 /*
  * config_set - parse value for the setting name into settings.  Returns

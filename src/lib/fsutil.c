@@ -88,8 +88,7 @@ fs_fsync_dir(const char *path)
 }
 
 int
-fs_write_file_atomic(const char *path, const void *data, size_t n,
-    mode_t mode)
+fs_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
 {
 	char tmp[4096], dir[4096];
 	char *slash;

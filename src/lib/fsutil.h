@@ -17,8 +17,8 @@ int fs_pwrite_all(int fd, const void *p, size_t n, off_t off);
  * fs_write_file_atomic - write data to path durably: a temporary file,
  * fsync, rename, fsync of the directory.  Returns 0 or -1 (errno).
  */
-int fs_write_file_atomic(const char *path, const void *data, size_t n,
-    mode_t mode);
+int fs_write_file_atomic(
+    const char *path, const void *data, size_t n, mode_t mode);
 /* fs_fsync_dir - fsync the directory path; 0 or -1 */
 int fs_fsync_dir(const char *path);
 /* fs_path_join - a new string "dir/name" (free it) */

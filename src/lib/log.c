@@ -81,8 +81,9 @@ log_quote(const char *s, char *out, size_t outlen)
 	for (; s && *s && i + 1 < outlen; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		out[i++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ?
-		    '?' : (char)c;
+		out[i++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+		    ? '?'
+		    : (char)c;
 	}
 	out[i] = '\0';
 	return out;

@@ -22,8 +22,8 @@ int log_level_parse(const char *s);
 /* log_enabled - whether a line at level would be written */
 int log_enabled(enum log_level level);
 /* log_write - write one line: time, level, component, then the fields */
-void log_write(enum log_level level, const char *component,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_write(enum log_level level, const char *component, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * log_quote - copy s into out (size outlen) with '"', '\\' and control

@@ -20,7 +20,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
 /* fatal - log and exit(1); for what a daemon cannot survive */
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /* hex_digit - the value of a hex digit (either case), or -1 */
 int hex_digit(int c);

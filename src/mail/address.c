@@ -626,7 +626,7 @@ int
 mail_addr_parse_path(const char *s, size_t len, unsigned opts,
     struct mail_addr *out, size_t *consumed, const char **error_r)
 {
-	struct cursor c = {(const unsigned char *)s, len, 0, opts, 0};
+	struct cursor c = { (const unsigned char *)s, len, 0, opts, 0 };
 	bool bracketed = len > 0 && s[0] == '<';
 	size_t wire;
 

@@ -28,22 +28,22 @@
 #define MAIL_PATH_MAX 256
 
 /* struct mail_addr flags */
-#define MAIL_ADDR_QUOTED 0x01 /* local part was a Quoted-string */
+#define MAIL_ADDR_QUOTED 0x01  /* local part was a Quoted-string */
 #define MAIL_ADDR_LITERAL 0x02 /* domain is an address literal */
-#define MAIL_ADDR_UTF8 0x04 /* local part or domain has non-ASCII */
-#define MAIL_ADDR_ROUTE 0x08 /* a source route was given and dropped */
-#define MAIL_ADDR_NULL 0x10 /* the null path "<>" */
+#define MAIL_ADDR_UTF8 0x04    /* local part or domain has non-ASCII */
+#define MAIL_ADDR_ROUTE 0x08   /* a source route was given and dropped */
+#define MAIL_ADDR_NULL 0x10    /* the null path "<>" */
 
 /* mail_addr_parse_path opts */
 #define MAIL_ADDR_ALLOW_UTF8 0x01 /* RFC 6531 UTF-8 local part, U-labels */
 #define MAIL_ADDR_ALLOW_NOBRACKETS 0x02 /* accept a bare mailbox without <> */
-#define MAIL_ADDR_ALLOW_NODOMAIN 0x04 /* accept "<local>" (Postmaster) */
+#define MAIL_ADDR_ALLOW_NODOMAIN 0x04	/* accept "<local>" (Postmaster) */
 
 struct mail_addr {
-	char *local; /* local part content; NULL for the null path */
+	char *local;  /* local part content; NULL for the null path */
 	char *domain; /* as given: name (maybe U-labels) or "[...]"; or NULL */
 	char *domain_ascii; /* lower case, A-labels; or NULL */
-	unsigned flags; /* MAIL_ADDR_* */
+	unsigned flags;	    /* MAIL_ADDR_* */
 };
 
 /*

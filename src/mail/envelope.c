@@ -46,8 +46,8 @@ envelope_set(char **field, const char *value)
 }
 
 void
-envelope_add_rcpt(struct envelope *e, const char *addr, unsigned notify,
-    const char *orcpt)
+envelope_add_rcpt(
+    struct envelope *e, const char *addr, unsigned notify, const char *orcpt)
 {
 	struct envelope_rcpt *r;
 
@@ -176,7 +176,8 @@ parse_rcpt(const char *v, size_t n, struct envelope *e)
 	if (sp1 == NULL)
 		return -1;
 	sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - v));
-	if (sp2 == NULL || get_int(sp1 + 1, (size_t)(sp2 - sp1 - 1), &notify) < 0)
+	if (sp2 == NULL ||
+	    get_int(sp1 + 1, (size_t)(sp2 - sp1 - 1), &notify) < 0)
 		return -1;
 	if (get_value(v, (size_t)(sp1 - v), &addr) < 0 || addr == NULL ||
 	    get_value(sp2 + 1, n - (size_t)(sp2 + 1 - v), &orcpt) < 0) {
@@ -190,8 +191,8 @@ parse_rcpt(const char *v, size_t n, struct envelope *e)
 }
 
 int
-envelope_parse(const char *text, size_t len, struct envelope *e,
-    const char **error_r)
+envelope_parse(
+    const char *text, size_t len, struct envelope *e, const char **error_r)
 {
 	static __thread char err[160];
 	const char *p = text, *end = text + len;

@@ -135,7 +135,7 @@ struct tok {
 };
 
 struct parser {
-	const char *p; /* next byte to lex */
+	const char *p;	 /* next byte to lex */
 	struct tok next; /* the peeked token, when have_next */
 	bool have_next;
 	const char *error; /* the first error wins */
@@ -516,7 +516,7 @@ int
 header_addr_domains(
     const char *value, char ***domains_r, size_t *n_r, const char **error_r)
 {
-	struct parser ps = {.p = value};
+	struct parser ps = { .p = value };
 	size_t addresses = 0;
 
 	for (;;) {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 /* Limits of header_addr_domains */
-#define HEADER_ADDR_MAX 1000 /* mailboxes in one list */
+#define HEADER_ADDR_MAX 1000	    /* mailboxes in one list */
 #define HEADER_COMMENT_DEPTH_MAX 32 /* nesting of ( comments ) */
 
 /*

@@ -28,20 +28,20 @@ static const struct {
 	const char *name;
 	enum smtp_verb verb;
 } smtp_verbs[] = {
-    {"HELO", SMTP_HELO},
-    {"EHLO", SMTP_EHLO},
-    {"MAIL", SMTP_MAIL},
-    {"RCPT", SMTP_RCPT},
-    {"DATA", SMTP_DATA},
-    {"BDAT", SMTP_BDAT},
-    {"RSET", SMTP_RSET},
-    {"NOOP", SMTP_NOOP},
-    {"QUIT", SMTP_QUIT},
-    {"VRFY", SMTP_VRFY},
-    {"EXPN", SMTP_EXPN},
-    {"HELP", SMTP_HELP},
-    {"STARTTLS", SMTP_STARTTLS},
-    {"AUTH", SMTP_AUTH},
+	{ "HELO", SMTP_HELO },
+	{ "EHLO", SMTP_EHLO },
+	{ "MAIL", SMTP_MAIL },
+	{ "RCPT", SMTP_RCPT },
+	{ "DATA", SMTP_DATA },
+	{ "BDAT", SMTP_BDAT },
+	{ "RSET", SMTP_RSET },
+	{ "NOOP", SMTP_NOOP },
+	{ "QUIT", SMTP_QUIT },
+	{ "VRFY", SMTP_VRFY },
+	{ "EXPN", SMTP_EXPN },
+	{ "HELP", SMTP_HELP },
+	{ "STARTTLS", SMTP_STARTTLS },
+	{ "AUTH", SMTP_AUTH },
 };
 
 static int smtp_fail(struct smtp_error *err, int code, const char *enh,
@@ -326,14 +326,14 @@ static const struct param_def {
 	enum smtp_verb verb;
 	param_fn *fn;
 } param_defs[] = {
-    {"SIZE", SMTP_MAIL, param_size},
-    {"BODY", SMTP_MAIL, param_body},
-    {"SMTPUTF8", SMTP_MAIL, param_smtputf8},
-    {"RET", SMTP_MAIL, param_ret},
-    {"ENVID", SMTP_MAIL, param_envid},
-    {"AUTH", SMTP_MAIL, param_auth},
-    {"NOTIFY", SMTP_RCPT, param_notify},
-    {"ORCPT", SMTP_RCPT, param_orcpt},
+	{ "SIZE", SMTP_MAIL, param_size },
+	{ "BODY", SMTP_MAIL, param_body },
+	{ "SMTPUTF8", SMTP_MAIL, param_smtputf8 },
+	{ "RET", SMTP_MAIL, param_ret },
+	{ "ENVID", SMTP_MAIL, param_envid },
+	{ "AUTH", SMTP_MAIL, param_auth },
+	{ "NOTIFY", SMTP_RCPT, param_notify },
+	{ "ORCPT", SMTP_RCPT, param_orcpt },
 };
 
 /* param_split - split one "name[=value]" token; check its syntax */
@@ -393,7 +393,7 @@ parse_params(struct smtp_cmd *cmd, const char *s, size_t len, bool utf8,
 		return smtp_fail(
 		    err, 501, "5.5.4", "Syntax error in parameters");
 	for (;;) {
-		struct param p = {.utf8 = utf8};
+		struct param p = { .utf8 = utf8 };
 		size_t start, k;
 
 		while (i < len && s[i] == ' ')

@@ -64,11 +64,11 @@ enum smtp_body {
 
 /* smtp_cmd_parse opts */
 #define SMTP_CMD_ALLOW_UTF8 0x01 /* the session announced SMTPUTF8 */
-#define SMTP_CMD_TXN_UTF8 0x02 /* this transaction's MAIL had SMTPUTF8 */
+#define SMTP_CMD_TXN_UTF8 0x02	 /* this transaction's MAIL had SMTPUTF8 */
 
 /* Limits on parameter values (encoded length) */
-#define SMTP_ENVID_MAX 100 /* RFC 3461 4.4 */
-#define SMTP_ORCPT_MAX 500 /* RFC 3461 4.2 */
+#define SMTP_ENVID_MAX 100	/* RFC 3461 4.4 */
+#define SMTP_ORCPT_MAX 500	/* RFC 3461 4.2 */
 #define SMTP_AUTH_PARAM_MAX 500 /* AUTH=: a mailbox, as ORCPT */
 
 struct smtp_cmd {
@@ -83,13 +83,13 @@ struct smtp_cmd {
 	char *arg;
 	size_t arg_len;
 	struct mail_addr path; /* MAIL/RCPT, owned */
-	bool postmaster; /* RCPT TO:<Postmaster> without a domain */
+	bool postmaster;       /* RCPT TO:<Postmaster> without a domain */
 	/* MAIL parameters */
-	uint64_t size; /* SIZE=, 0 if absent; UINT64_MAX if too big */
+	uint64_t size;	     /* SIZE=, 0 if absent; UINT64_MAX if too big */
 	enum smtp_body body; /* BODY= */
-	bool smtputf8; /* SMTPUTF8 */
-	int ret; /* SMTP_RET_* */
-	char *envid; /* ENVID, xtext-decoded, malloc'd, or NULL */
+	bool smtputf8;	     /* SMTPUTF8 */
+	int ret;	     /* SMTP_RET_* */
+	char *envid;	     /* ENVID, xtext-decoded, malloc'd, or NULL */
 	char *auth; /* AUTH= (RFC 4954 5), xtext-decoded or "<>", or NULL */
 	/* RCPT parameters */
 	unsigned notify; /* SMTP_NOTIFY_* bits, 0 if absent */

@@ -19,8 +19,8 @@
 
 struct entry {
 	struct entry *next;
-	int64_t count;       /* connections, or failures in the window */
-	uint64_t since;      /* auth: time of the first failure (ms) */
+	int64_t count;	/* connections, or failures in the window */
+	uint64_t since; /* auth: time of the first failure (ms) */
 	uint64_t locked_until;
 	char key[];
 };
@@ -200,8 +200,8 @@ limits_auth_locked(struct limits *l, const char *ip, const char *user)
 	pthread_mutex_lock(&l->mu);
 	locked = auth_locked_one(l, auth_key(k, sizeof(k), "ip", ip), now);
 	if (!locked && user != NULL)
-		locked = auth_locked_one(l, auth_key(k, sizeof(k), "user", user),
-		    now);
+		locked = auth_locked_one(
+		    l, auth_key(k, sizeof(k), "user", user), now);
 	pthread_mutex_unlock(&l->mu);
 	return locked;
 }

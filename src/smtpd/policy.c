@@ -3,8 +3,8 @@
  *
  * A snapshot is a set of arrays: credentials sorted by user name and
  * domains sorted by name (binary search), relay networks in a list
- * (accounts have few).  Snapshots are reference-counted; the current one is swapped
- * under a mutex that lookups hold only to take a reference.
+ * (accounts have few).  Snapshots are reference-counted; the current one is
+ * swapped under a mutex that lookups hold only to take a reference.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +42,7 @@ struct net {
 
 struct snapshot {
 	int refs;
-	int64_t *disabled;  /* disabled account ids */
+	int64_t *disabled; /* disabled account ids */
 	size_t ndisabled;
 	struct cred *creds;
 	size_t ncreds, credcap;
@@ -57,7 +57,7 @@ struct policy {
 	char **inbound;
 	size_t ninbound;
 	uint64_t refresh_ms;
-	struct store *store;     /* used by the refresh thread only */
+	struct store *store; /* used by the refresh thread only */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct snapshot *cur;
@@ -67,12 +67,13 @@ struct policy {
 	bool thread_started;
 };
 
-#define GROW(arr, n, cap) do { \
-	if ((n) == (cap)) { \
-		(cap) = (cap) ? (cap) * 2 : 16; \
-		(arr) = xrealloc((arr), (cap) * sizeof(*(arr))); \
-	} \
-} while (0)
+#define GROW(arr, n, cap)                                                      \
+	do {                                                                   \
+		if ((n) == (cap)) {                                            \
+			(cap) = (cap) ? (cap)*2 : 16;                          \
+			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));       \
+		}                                                              \
+	} while (0)
 
 static void
 snapshot_unref(struct snapshot *s)
@@ -97,8 +98,8 @@ load_account(void *arg, int64_t id, const char *name, bool disabled)
 
 	(void)name;
 	if (disabled) {
-		s->disabled = xrealloc(s->disabled,
-		    (s->ndisabled + 1) * sizeof(*s->disabled));
+		s->disabled = xrealloc(
+		    s->disabled, (s->ndisabled + 1) * sizeof(*s->disabled));
 		s->disabled[s->ndisabled++] = id;
 	}
 	return 0;
@@ -116,8 +117,8 @@ load_domain(void *arg, int64_t account, const char *domain)
 }
 
 static int
-load_credential(void *arg, int64_t account, int64_t id, const char *user,
-    const char *hash)
+load_credential(
+    void *arg, int64_t account, int64_t id, const char *user, const char *hash)
 {
 	struct snapshot *s = arg;
 	struct cred *c;
@@ -169,8 +170,10 @@ load_relay_ip(void *arg, int64_t account, const char *cidr)
 	struct net n;
 
 	if (parse_net(cidr, &n) < 0) {
-		log_write(LOG_WARN, "policy", "event=bad-relay-ip account=%lld "
-		    "cidr=\"%s\"", (long long)account, cidr);
+		log_write(LOG_WARN, "policy",
+		    "event=bad-relay-ip account=%lld "
+		    "cidr=\"%s\"",
+		    (long long)account, cidr);
 		return 0;
 	}
 	n.account = account;
@@ -182,15 +185,15 @@ load_relay_ip(void *arg, int64_t account, const char *cidr)
 static int
 cred_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct cred *)a)->user,
-	    ((const struct cred *)b)->user);
+	return strcmp(
+	    ((const struct cred *)a)->user, ((const struct cred *)b)->user);
 }
 
 static int
 dom_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct dom *)a)->name,
-	    ((const struct dom *)b)->name);
+	return strcmp(
+	    ((const struct dom *)a)->name, ((const struct dom *)b)->name);
 }
 
 /* policy_load - read a new snapshot from the store and make it current */
@@ -226,8 +229,10 @@ policy_load(struct policy *p, char *err, size_t errlen)
 		snapshot_unref(old);
 		pthread_mutex_unlock(&p->mu);
 	}
-	log_write(LOG_DEBUG, "policy", "event=loaded credentials=%zu "
-	    "domains=%zu relay_nets=%zu", s->ncreds, s->ndoms, s->nnets);
+	log_write(LOG_DEBUG, "policy",
+	    "event=loaded credentials=%zu "
+	    "domains=%zu relay_nets=%zu",
+	    s->ncreds, s->ndoms, s->nnets);
 	return 0;
 }
 
@@ -255,11 +260,15 @@ policy_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&p->mu);
 		if (store_changed(p->store, &changed, &error) < 0)
-			log_write(LOG_WARN, "policy", "event=check-failed "
-			    "error=\"%s\"", error);
+			log_write(LOG_WARN, "policy",
+			    "event=check-failed "
+			    "error=\"%s\"",
+			    error);
 		else if (changed && policy_load(p, err, sizeof(err)) < 0)
-			log_write(LOG_WARN, "policy", "event=reload-failed "
-			    "error=\"%s\"", err);
+			log_write(LOG_WARN, "policy",
+			    "event=reload-failed "
+			    "error=\"%s\"",
+			    err);
 		pthread_mutex_lock(&p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -280,9 +289,9 @@ policy_new(const char *store_url, const char *inbound_domains,
 	p->refresh_ms = refresh_ms ? refresh_ms : 1000;
 	list = xstrdup(inbound_domains ? inbound_domains : "");
 	for (tok = strtok_r(list, ", ", &save); tok;
-	    tok = strtok_r(NULL, ", ", &save)) {
-		p->inbound = xrealloc(p->inbound,
-		    (p->ninbound + 1) * sizeof(*p->inbound));
+	     tok = strtok_r(NULL, ", ", &save)) {
+		p->inbound = xrealloc(
+		    p->inbound, (p->ninbound + 1) * sizeof(*p->inbound));
 		p->inbound[p->ninbound++] = str_lower(xstrdup(tok));
 	}
 	free(list);
@@ -372,8 +381,9 @@ policy_auth(struct policy *p, const char *user, const char *secret,
 
 	/* Hash first, whether or not the user exists: equal timing. */
 	store_secret_hash(secret, hash);
-	c = s->ncreds == 0 ? NULL :
-	    bsearch(&key, s->creds, s->ncreds, sizeof(*s->creds), cred_cmp);
+	c = s->ncreds == 0
+	    ? NULL
+	    : bsearch(&key, s->creds, s->ncreds, sizeof(*s->creds), cred_cmp);
 	if (c != NULL && sodium_memcmp(c->hash, hash, 64) == 0 &&
 	    !account_disabled(s, c->account)) {
 		*account_r = c->account;
@@ -391,12 +401,13 @@ net_match(const struct net *n, const struct sockaddr *sa)
 	int full, rest;
 
 	if (sa->sa_family == AF_INET && n->family == AF_INET) {
-		a = (const unsigned char *)
-		    &((const struct sockaddr_in *)sa)->sin_addr;
+		a = (const unsigned char *)&((const struct sockaddr_in *)sa)
+			->sin_addr;
 	} else if (sa->sa_family == AF_INET6 && n->family == AF_INET6) {
 		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 	} else if (sa->sa_family == AF_INET6 && n->family == AF_INET &&
-	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+	    IN6_IS_ADDR_V4MAPPED(
+		&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
 		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 12;
 	} else {
 		return false;
@@ -435,8 +446,9 @@ policy_domain_owned(struct policy *p, int64_t account, const char *domain)
 
 	struct dom key = { .name = (char *)domain }, *d;
 
-	d = s->ndoms == 0 ? NULL :
-	    bsearch(&key, s->doms, s->ndoms, sizeof(*s->doms), dom_cmp);
+	d = s->ndoms == 0
+	    ? NULL
+	    : bsearch(&key, s->doms, s->ndoms, sizeof(*s->doms), dom_cmp);
 	owned = d != NULL && d->account == account;
 	snapshot_put(p, s);
 	return owned;

@@ -64,14 +64,32 @@
 #include "smtpd/tls.h"
 
 enum state {
-	ST_GREET, ST_TLS, ST_INIT, ST_READY, ST_MAIL, ST_RCPT, ST_DATA,
-	ST_BDAT, ST_CHUNKED, ST_COMMIT, ST_AUTH, ST_WAIT, ST_CLOSING,
+	ST_GREET,
+	ST_TLS,
+	ST_INIT,
+	ST_READY,
+	ST_MAIL,
+	ST_RCPT,
+	ST_DATA,
+	ST_BDAT,
+	ST_CHUNKED,
+	ST_COMMIT,
+	ST_AUTH,
+	ST_WAIT,
+	ST_CLOSING,
 };
 
 /* Why a message is refused at its end; the first problem wins. */
 enum msg_error {
-	MSG_OK, MSG_TOO_BIG, MSG_LINE_TOO_LONG, MSG_BARE_CR, MSG_8BIT,
-	MSG_HEADER_TOO_BIG, MSG_NO_FROM, MSG_BAD_FROM, MSG_FROM_DOMAIN,
+	MSG_OK,
+	MSG_TOO_BIG,
+	MSG_LINE_TOO_LONG,
+	MSG_BARE_CR,
+	MSG_8BIT,
+	MSG_HEADER_TOO_BIG,
+	MSG_NO_FROM,
+	MSG_BAD_FROM,
+	MSG_FROM_DOMAIN,
 	MSG_IO,
 };
 
@@ -82,9 +100,9 @@ struct session {
 	const struct smtpd_shared *sh;
 	const struct smtpd_config *cfg;
 	struct bufferevent *bev;
-	struct event *free_ev;     /* frees the session outside callbacks */
-	struct event *timer;       /* greet pause, AUTH back-off */
-	struct event *commit_ev;   /* the spool committer wakes us with it */
+	struct event *free_ev;	 /* frees the session outside callbacks */
+	struct event *timer;	 /* greet pause, AUTH back-off */
+	struct event *commit_ev; /* the spool committer wakes us with it */
 	enum state state;
 	enum listener_kind kind;
 	char id[13];
@@ -100,7 +118,7 @@ struct session {
 	int64_t account_id, credential_id;
 	char *auth_user;
 	enum auth_mech auth_mech;
-	char *login_user;          /* AUTH LOGIN: the user name, until the password */
+	char *login_user; /* AUTH LOGIN: the user name, until the password */
 
 	/* The transaction. */
 	struct envelope env;
@@ -112,7 +130,7 @@ struct session {
 	struct buf hdr;
 	size_t hdr_scanned;
 	bool in_header, bdat_failed, bdat_discard, bdat_last;
-	enum state bdat_prev;      /* where a refused chunk returns to */
+	enum state bdat_prev; /* where a refused chunk returns to */
 	enum msg_error msg_error;
 	char msg_error_detail[160];
 	long line_no, error_line;
@@ -140,7 +158,7 @@ session_listener_name(enum listener_kind kind)
 }
 
 /* slog - a log line with the session's id in front */
-#define slog(s, level, fmt, ...) \
+#define slog(s, level, fmt, ...)                                               \
 	log_write(level, "smtpd", "sid=%s " fmt, (s)->id, ##__VA_ARGS__)
 
 /*
@@ -213,8 +231,10 @@ session_free(struct session *s)
 {
 	uint64_t ms = now_ms() - s->started_ms;
 
-	slog(s, LOG_INFO, "event=disconnect messages=%u errors=%d "
-	    "duration_ms=%" PRIu64, s->messages, s->errors, ms);
+	slog(s, LOG_INFO,
+	    "event=disconnect messages=%u errors=%d "
+	    "duration_ms=%" PRIu64,
+	    s->messages, s->errors, ms);
 	txn_reset(s);
 	if (s->counted)
 		limits_disconnect(s->sh->limits, s->ip);
@@ -241,7 +261,8 @@ session_free_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (s->commit_pending) {
-		/* The committer still holds a pointer: finish in commit_done. */
+		/* The committer still holds a pointer: finish in commit_done.
+		 */
 		s->dead = true;
 		return;
 	}
@@ -276,7 +297,8 @@ too_many_errors(struct session *s)
 static void
 set_timeout(struct session *s, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000) * 1000 };
 
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
@@ -304,11 +326,13 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *cmd, bool esmtp)
 	const char *name = cmd->arg;
 
 	if (*name == '\0') {
-		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
 		return;
 	}
 	if (strlen(name) > 255 || strpbrk(name, " \t") != NULL) {
-		reply(s, "501 5.5.4 Invalid %s argument", esmtp ? "EHLO" : "HELO");
+		reply(s, "501 5.5.4 Invalid %s argument",
+		    esmtp ? "EHLO" : "HELO");
 		return;
 	}
 	txn_reset(s);
@@ -320,11 +344,13 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *cmd, bool esmtp)
 		reply(s, "250 %s", s->cfg->hostname);
 		return;
 	}
-	evbuffer_add_printf(out, "250-%s Hello %s [%s]\r\n", s->cfg->hostname,
-	    name, s->ip);
-	evbuffer_add_printf(out, "250-PIPELINING\r\n250-SIZE %s\r\n"
+	evbuffer_add_printf(
+	    out, "250-%s Hello %s [%s]\r\n", s->cfg->hostname, name, s->ip);
+	evbuffer_add_printf(out,
+	    "250-PIPELINING\r\n250-SIZE %s\r\n"
 	    "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
-	    "250-CHUNKING\r\n250-DSN\r\n", s->sh->size_text);
+	    "250-CHUNKING\r\n250-DSN\r\n",
+	    s->sh->size_text);
 	if (s->sh->ssl_ctx != NULL && !s->tls && s->kind == LISTENER_SUBMISSION)
 		evbuffer_add_printf(out, "250-STARTTLS\r\n");
 	if (auth_offered(s) && s->auth_user == NULL)
@@ -335,7 +361,8 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *cmd, bool esmtp)
 static void
 cmd_help(struct session *s)
 {
-	reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP"
+	reply(s,
+	    "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP"
 	    "\r\n214-2.0.0 QUIT VRFY HELP STARTTLS AUTH\r\n"
 	    "214 2.0.0 See RFC 5321");
 }
@@ -348,8 +375,8 @@ tls_begin(struct session *s, struct bufferevent *bev)
 	s->bev = bev;
 	s->state = ST_TLS;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	bufferevent_setcb(bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
+	bufferevent_setcb(
+	    bev, session_read_cb, session_write_cb, session_event_cb, s);
 	set_timeout(s, s->cfg->tls_handshake_timeout);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -372,7 +399,8 @@ cmd_starttls(struct session *s)
 	if (evbuffer_get_length(in) > 0) {
 		/* Commands injected before the handshake (CVE-2011-0411). */
 		slog(s, LOG_WARN, "event=improper-pipelining command=STARTTLS");
-		reply(s, "554 5.5.0 Improper use of pipelining after STARTTLS, "
+		reply(s,
+		    "554 5.5.0 Improper use of pipelining after STARTTLS, "
 		    "closing connection");
 		session_close(s);
 		return;
@@ -383,7 +411,8 @@ cmd_starttls(struct session *s)
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tlsbev == NULL) {
 		SSL_free(ssl);
-		slog(s, LOG_ERROR, "event=tls-failed reason=\"cannot start TLS\"");
+		slog(s, LOG_ERROR,
+		    "event=tls-failed reason=\"cannot start TLS\"");
 		session_close(s);
 		return;
 	}
@@ -437,7 +466,8 @@ auth_check(struct session *s, const char *user, const char *secret)
 	if (limits_auth_locked(s->sh->limits, s->ip, user)) {
 		slog(s, LOG_WARN, "event=auth-locked user=\"%s\"",
 		    log_quote(user, q, sizeof(q)));
-		reply(s, "454 4.7.0 Too many authentication failures, try "
+		reply(s,
+		    "454 4.7.0 Too many authentication failures, try "
 		    "again later");
 		return;
 	}
@@ -446,8 +476,9 @@ auth_check(struct session *s, const char *user, const char *secret)
 		s->account_id = account;
 		s->credential_id = credential;
 		s->auth_user = xstrdup(user);
-		slog(s, LOG_INFO, "event=auth result=ok user=\"%s\" account=%"
-		    PRId64, log_quote(user, q, sizeof(q)), account);
+		slog(s, LOG_INFO,
+		    "event=auth result=ok user=\"%s\" account=%" PRId64,
+		    log_quote(user, q, sizeof(q)), account);
 		reply(s, "235 2.7.0 Authentication successful");
 		return;
 	}
@@ -455,8 +486,8 @@ auth_check(struct session *s, const char *user, const char *secret)
 	slog(s, LOG_WARN, "event=auth result=failed user=\"%s\" failures=%d",
 	    log_quote(user, q, sizeof(q)), failures);
 	{
-		uint64_t ms = s->cfg->auth_fail_delay << (failures > 4 ? 3 :
-		    failures - 1);
+		uint64_t ms = s->cfg->auth_fail_delay
+		    << (failures > 4 ? 3 : failures - 1);
 		struct timeval tv = { (time_t)(ms / 1000),
 			(suseconds_t)(ms % 1000) * 1000 };
 
@@ -493,7 +524,7 @@ b64_decode(const char *text, size_t *len_r)
 	char *out = xmalloc(max + 1);
 
 	if (sodium_base642bin((unsigned char *)out, max, text, tlen, NULL, &len,
-	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
 		free(out);
 		return NULL;
 	}
@@ -596,7 +627,8 @@ cmd_auth(struct session *s, const struct smtp_cmd *cmd)
 
 	if (!auth_offered(s)) {
 		if (s->kind != LISTENER_MX && !s->tls)
-			reply(s, "538 5.7.11 Encryption required for requested "
+			reply(s,
+			    "538 5.7.11 Encryption required for requested "
 			    "authentication mechanism");
 		else
 			reply(s, "502 5.5.1 AUTH not available");
@@ -611,7 +643,8 @@ cmd_auth(struct session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	if (s->state != ST_READY) {
-		reply(s, "503 5.5.1 AUTH not allowed during a mail transaction");
+		reply(
+		    s, "503 5.5.1 AUTH not allowed during a mail transaction");
 		return;
 	}
 	if (n == 0 || n >= sizeof(mech)) {
@@ -674,12 +707,14 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	if (cmd->size > s->cfg->max_message_size) {
-		reply(s, "552 5.3.4 Message size exceeds fixed limit of %s bytes",
+		reply(s,
+		    "552 5.3.4 Message size exceeds fixed limit of %s bytes",
 		    s->sh->size_text);
 		return;
 	}
-	if ((cmd->body == SMTP_BODY_8BITMIME || cmd->body == SMTP_BODY_BINARYMIME ||
-	    cmd->smtputf8) && !s->esmtp) {
+	if ((cmd->body == SMTP_BODY_8BITMIME ||
+		cmd->body == SMTP_BODY_BINARYMIME || cmd->smtputf8) &&
+	    !s->esmtp) {
 		reply(s, "503 5.5.1 ESMTP parameters need EHLO");
 		return;
 	}
@@ -691,11 +726,14 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 	if (account != 0 && s->cfg->sender_policy != SMTPD_SENDER_NONE &&
 	    a->domain_ascii != NULL &&
 	    !policy_domain_owned(s->sh->policy, account, a->domain_ascii)) {
-		slog(s, LOG_INFO, "event=reject command=MAIL code=553 "
+		slog(s, LOG_INFO,
+		    "event=reject command=MAIL code=553 "
 		    "from=\"%s\" account=%" PRId64 " reason=sender-domain",
 		    log_quote(sender, q, sizeof(q)), account);
-		reply(s, "553 5.7.1 <%s>: Sender address is not in a domain of "
-		    "this account", sender);
+		reply(s,
+		    "553 5.7.1 <%s>: Sender address is not in a domain of "
+		    "this account",
+		    sender);
 		free(sender);
 		return;
 	}
@@ -714,8 +752,8 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 	envelope_set(&s->env.envid, cmd->envid);
 	s->declared_size = cmd->size;
 	s->state = ST_MAIL;
-	slog(s, LOG_DEBUG, "event=mail from=\"%s\"", log_quote(sender, q,
-	    sizeof(q)));
+	slog(s, LOG_DEBUG, "event=mail from=\"%s\"",
+	    log_quote(sender, q, sizeof(q)));
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -758,11 +796,13 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	rcpt = cmd->postmaster ? xstrdup("postmaster") :
-	    mail_addr_format(&cmd->path);
+	rcpt = cmd->postmaster ? xstrdup("postmaster")
+			       : mail_addr_format(&cmd->path);
 	if (s->env.account_id == 0 && (refusal = rcpt_refused_relay(s, cmd))) {
-		slog(s, LOG_INFO, "event=reject command=RCPT code=554 "
-		    "to=\"%s\" reason=relay", log_quote(rcpt, q, sizeof(q)));
+		slog(s, LOG_INFO,
+		    "event=reject command=RCPT code=554 "
+		    "to=\"%s\" reason=relay",
+		    log_quote(rcpt, q, sizeof(q)));
 		reply(s, "554 5.7.1 <%s>: %s", rcpt, refusal);
 		free(rcpt);
 		return;
@@ -812,12 +852,12 @@ protocol_name(const struct session *s)
 {
 	/* RFC 3848 */
 	if (s->env.smtputf8)
-		return s->tls ? (s->auth_user ? "UTF8SMTPSA" : "UTF8SMTPS") :
-		    (s->auth_user ? "UTF8SMTPA" : "UTF8SMTP");
+		return s->tls ? (s->auth_user ? "UTF8SMTPSA" : "UTF8SMTPS")
+			      : (s->auth_user ? "UTF8SMTPA" : "UTF8SMTP");
 	if (!s->esmtp)
 		return "SMTP";
-	return s->tls ? (s->auth_user ? "ESMTPSA" : "ESMTPS") :
-	    (s->auth_user ? "ESMTPA" : "ESMTP");
+	return s->tls ? (s->auth_user ? "ESMTPSA" : "ESMTPS")
+		      : (s->auth_user ? "ESMTPA" : "ESMTP");
 }
 
 /* check_from - the From: rule of smtpd.sender_policy = strict */
@@ -828,7 +868,8 @@ check_from(struct session *s, const char *hdr, size_t len)
 	const char *error;
 	size_t n = 0;
 
-	if (s->env.account_id == 0 || s->cfg->sender_policy != SMTPD_SENDER_STRICT)
+	if (s->env.account_id == 0 ||
+	    s->cfg->sender_policy != SMTPD_SENDER_STRICT)
 		return;
 	value = header_field_value(hdr, len, "From");
 	if (value == NULL) {
@@ -842,8 +883,8 @@ check_from(struct session *s, const char *hdr, size_t len)
 		msg_fail(s, MSG_NO_FROM, NULL);
 	} else {
 		for (size_t i = 0; i < n; i++) {
-			if (!policy_domain_owned(s->sh->policy, s->env.account_id,
-			    domains[i])) {
+			if (!policy_domain_owned(
+				s->sh->policy, s->env.account_id, domains[i])) {
 				msg_fail(s, MSG_FROM_DOMAIN, domains[i]);
 				break;
 			}
@@ -884,15 +925,15 @@ header_finish(struct session *s, size_t hlen)
 			char rnd[13];
 
 			random_token(rnd, 12);
-			buf_printf(&pre, "Message-ID: <%s.%s@%s>\r\n", s->env.id,
-			    rnd, s->cfg->hostname);
+			buf_printf(&pre, "Message-ID: <%s.%s@%s>\r\n",
+			    s->env.id, rnd, s->cfg->hostname);
 		}
 		if (!header_has_field(hdr, hlen, "Date"))
 			buf_printf(&pre, "Date: %s\r\n", date);
 	}
 	if (s->msg_error == MSG_OK &&
 	    (spool_msg_write(s->msg, pre.data, pre.len) < 0 ||
-	    spool_msg_write(s->msg, s->hdr.data, s->hdr.len) < 0))
+		spool_msg_write(s->msg, s->hdr.data, s->hdr.len) < 0))
 		msg_fail(s, MSG_IO, strerror(errno));
 	buf_free(&pre);
 	buf_free(&s->hdr);
@@ -991,19 +1032,25 @@ msg_refuse(struct session *s)
 
 	switch (s->msg_error) {
 	case MSG_TOO_BIG:
-		reply(s, "552 5.3.4 Message size exceeds fixed limit of %s bytes",
+		reply(s,
+		    "552 5.3.4 Message size exceeds fixed limit of %s bytes",
 		    s->sh->size_text);
 		break;
 	case MSG_LINE_TOO_LONG:
-		reply(s, "554 5.6.0 Line %ld is longer than %" PRIu64 " octets "
-		    "(RFC 5321 4.5.3.1.6)", s->error_line, s->cfg->data_line_max);
+		reply(s,
+		    "554 5.6.0 Line %ld is longer than %" PRIu64 " octets "
+		    "(RFC 5321 4.5.3.1.6)",
+		    s->error_line, s->cfg->data_line_max);
 		break;
 	case MSG_BARE_CR:
-		reply(s, "554 5.6.0 Bare <CR> on line %ld: lines must end with "
-		    "<CR><LF>", s->error_line);
+		reply(s,
+		    "554 5.6.0 Bare <CR> on line %ld: lines must end with "
+		    "<CR><LF>",
+		    s->error_line);
 		break;
 	case MSG_8BIT:
-		reply(s, "554 5.6.1 8-bit data on line %ld without BODY=8BITMIME",
+		reply(s,
+		    "554 5.6.1 8-bit data on line %ld without BODY=8BITMIME",
 		    s->error_line);
 		break;
 	case MSG_HEADER_TOO_BIG:
@@ -1018,20 +1065,24 @@ msg_refuse(struct session *s)
 		    s->msg_error_detail);
 		break;
 	case MSG_FROM_DOMAIN:
-		reply(s, "550 5.7.1 From: domain %s is not a domain of this "
-		    "account", s->msg_error_detail);
+		reply(s,
+		    "550 5.7.1 From: domain %s is not a domain of this "
+		    "account",
+		    s->msg_error_detail);
 		break;
 	case MSG_IO:
-		reply(s, "451 4.3.0 Local error writing the message, try again "
+		reply(s,
+		    "451 4.3.0 Local error writing the message, try again "
 		    "later");
 		break;
 	case MSG_OK:
 		break;
 	}
-	slog(s, LOG_INFO, "event=reject command=%s id=%s error=%d line=%ld "
-	    "detail=\"%s\"", s->state == ST_DATA ? "DATA" : "BDAT", s->env.id,
-	    (int)s->msg_error, s->error_line,
-	    log_quote(s->msg_error_detail, q, sizeof(q)));
+	slog(s, LOG_INFO,
+	    "event=reject command=%s id=%s error=%d line=%ld "
+	    "detail=\"%s\"",
+	    s->state == ST_DATA ? "DATA" : "BDAT", s->env.id, (int)s->msg_error,
+	    s->error_line, log_quote(s->msg_error_detail, q, sizeof(q)));
 }
 
 static void commit_cb(void *arg, int error);
@@ -1055,7 +1106,8 @@ msg_end(struct session *s)
 		s->commit_pending = false;
 		s->state = ST_READY;
 		bufferevent_enable(s->bev, EV_READ);
-		reply(s, "451 4.3.0 Local error committing the message, try "
+		reply(s,
+		    "451 4.3.0 Local error committing the message, try "
 		    "again later");
 		txn_reset(s);
 	}
@@ -1084,15 +1136,17 @@ commit_done(evutil_socket_t fd, short what, void *arg)
 		slog(s, LOG_ERROR, "event=commit-failed id=%s error=\"%s\"",
 		    s->env.id, strerror(s->commit_error));
 		if (!s->dead)
-			reply(s, "451 4.3.0 Local error committing the message, "
+			reply(s,
+			    "451 4.3.0 Local error committing the message, "
 			    "try again later");
 	} else {
 		s->messages++;
-		slog(s, LOG_INFO, "event=queued id=%s from=\"%s\" rcpts=%zu "
+		slog(s, LOG_INFO,
+		    "event=queued id=%s from=\"%s\" rcpts=%zu "
 		    "size=%" PRIu64 " account=%" PRId64 " source=%s%s",
 		    s->env.id, log_quote(s->env.sender, q, sizeof(q)),
-		    s->env.nrcpts, s->env.size, s->env.account_id, s->env.source,
-		    s->dead ? " client=gone" : "");
+		    s->env.nrcpts, s->env.size, s->env.account_id,
+		    s->env.source, s->dead ? " client=gone" : "");
 		if (!s->dead)
 			reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
 	}
@@ -1121,13 +1175,15 @@ cmd_data(struct session *s)
 	}
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
 		slog(s, LOG_WARN, "event=improper-pipelining command=DATA");
-		reply(s, "554 5.5.0 Improper use of pipelining: message content "
+		reply(s,
+		    "554 5.5.0 Improper use of pipelining: message content "
 		    "sent before the 354 reply, closing connection");
 		session_close(s);
 		return;
 	}
 	if (!msg_begin(s)) {
-		reply(s, "451 4.3.0 Local error in processing, try again later");
+		reply(
+		    s, "451 4.3.0 Local error in processing, try again later");
 		txn_reset(s);
 		return;
 	}
@@ -1148,15 +1204,16 @@ data_step(struct session *s, struct evbuffer *in)
 	char *line = s->loop->scratch;
 
 	for (;;) {
-		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
-		    EVBUFFER_EOL_LF);
+		struct evbuffer_ptr eol =
+		    evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		size_t n;
 		char *p, dot;
 
 		if (eol.pos < 0) {
 			n = evbuffer_get_length(in);
 			if (n > max) {
-				/* Keep the last byte: it may be the CR of CRLF. */
+				/* Keep the last byte: it may be the CR of CRLF.
+				 */
 				s->line_no += s->skip_line ? 0 : 1;
 				msg_fail(s, MSG_LINE_TOO_LONG, NULL);
 				s->skip_line = true;
@@ -1166,8 +1223,10 @@ data_step(struct session *s, struct evbuffer *in)
 		}
 		n = (size_t)eol.pos + 1;
 		/* The dot added for transparency does not count (4.5.3.1.6). */
-		if (s->skip_line || n > max + (evbuffer_copyout(in, &dot, 1) == 1 &&
-		    dot == '.')) {
+		if (s->skip_line ||
+		    n > max +
+			    (evbuffer_copyout(in, &dot, 1) == 1 &&
+				dot == '.')) {
 			if (!s->skip_line) {
 				s->line_no++;
 				msg_fail(s, MSG_LINE_TOO_LONG, NULL);
@@ -1185,7 +1244,8 @@ data_step(struct session *s, struct evbuffer *in)
 			 */
 			slog(s, LOG_WARN, "event=bare-lf line=%ld id=%s",
 			    s->line_no, s->env.id);
-			reply(s, "521 5.5.2 Bare <LF> received on line %ld; lines "
+			reply(s,
+			    "521 5.5.2 Bare <LF> received on line %ld; lines "
 			    "must end with <CR><LF>, closing connection",
 			    s->line_no);
 			spool_msg_abort(&s->msg);
@@ -1226,7 +1286,8 @@ cmd_bdat(struct session *s, const struct smtp_cmd *cmd)
 		reply(s, "503 5.5.1 Error: an earlier BDAT failed, send RSET");
 		s->bdat_discard = true;
 	} else if (s->state == ST_RCPT && !msg_begin(s)) {
-		reply(s, "451 4.3.0 Local error in processing, try again later");
+		reply(
+		    s, "451 4.3.0 Local error in processing, try again later");
 		s->bdat_discard = true;
 	}
 	s->bdat_prev = s->state;
@@ -1306,7 +1367,8 @@ session_command(struct session *s, char *line, size_t len)
 	if (s->state == ST_CHUNKED && cmd.verb != SMTP_BDAT &&
 	    cmd.verb != SMTP_RSET && cmd.verb != SMTP_QUIT &&
 	    cmd.verb != SMTP_NOOP) {
-		reply(s, "503 5.5.1 Error: BDAT transaction in progress, send "
+		reply(s,
+		    "503 5.5.1 Error: BDAT transaction in progress, send "
 		    "BDAT or RSET");
 		smtp_cmd_clear(&cmd);
 		return;
@@ -1342,7 +1404,8 @@ session_command(struct session *s, char *line, size_t len)
 		session_close(s);
 		break;
 	case SMTP_VRFY:
-		reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
+		reply(s,
+		    "252 2.5.2 Cannot VRFY user, but will accept message "
 		    "and attempt delivery");
 		break;
 	case SMTP_EXPN:
@@ -1371,8 +1434,8 @@ session_command(struct session *s, char *line, size_t len)
 static int
 command_step(struct session *s, struct evbuffer *in)
 {
-	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
-	    EVBUFFER_EOL_LF);
+	struct evbuffer_ptr eol =
+	    evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 	size_t max = s->cfg->command_line_max, n;
 	char *line = s->loop->scratch;
 
@@ -1382,8 +1445,10 @@ command_step(struct session *s, struct evbuffer *in)
 			evbuffer_drain(in, n);
 			if (!s->skip_line) {
 				slog(s, LOG_INFO, "event=line-too-long");
-				reply(s, "500 5.5.2 Error: line too long (more than %"
-				    PRIu64 " octets)", s->cfg->command_line_max);
+				reply(s,
+				    "500 5.5.2 Error: line too long (more than "
+				    "%" PRIu64 " octets)",
+				    s->cfg->command_line_max);
 			}
 			s->skip_line = true;
 			return 1;
@@ -1395,8 +1460,10 @@ command_step(struct session *s, struct evbuffer *in)
 		evbuffer_drain(in, n);
 		if (!s->skip_line) {
 			slog(s, LOG_INFO, "event=line-too-long");
-			reply(s, "500 5.5.2 Error: line too long (more than %"
-			    PRIu64 " octets)", s->cfg->command_line_max);
+			reply(s,
+			    "500 5.5.2 Error: line too long (more than %" PRIu64
+			    " octets)",
+			    s->cfg->command_line_max);
 		}
 		s->skip_line = false;
 		return 1;
@@ -1407,13 +1474,14 @@ command_step(struct session *s, struct evbuffer *in)
 		n--;
 	line[n] = '\0';
 	session_command(s, line, n);
-	sodium_memzero(line, n);  /* AUTH responses carry secrets */
+	sodium_memzero(line, n); /* AUTH responses carry secrets */
 	if (!s->esmtp && s->state != ST_CLOSING && s->state != ST_TLS &&
 	    s->state != ST_AUTH && s->state != ST_DATA && s->state != ST_BDAT &&
 	    evbuffer_get_length(in) > 0 && s->helo != NULL) {
 		/* PIPELINING was not offered (HELO): one command at a time. */
 		slog(s, LOG_WARN, "event=improper-pipelining helo=1");
-		reply(s, "554 5.5.0 Improper use of pipelining (not offered "
+		reply(s,
+		    "554 5.5.0 Improper use of pipelining (not offered "
 		    "after HELO), closing connection");
 		session_close(s);
 	}
@@ -1434,7 +1502,8 @@ session_process(struct session *s)
 		switch (s->state) {
 		case ST_GREET:
 			slog(s, LOG_WARN, "event=early-talker");
-			reply(s, "554 5.5.0 Protocol error: data sent before the "
+			reply(s,
+			    "554 5.5.0 Protocol error: data sent before the "
 			    "greeting, closing connection");
 			session_close(s);
 			return;
@@ -1486,15 +1555,16 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		tls_ready(s);
 		return;
 	}
-	if (s->state == ST_TLS && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF |
-	    BEV_EVENT_TIMEOUT))) {
+	if (s->state == ST_TLS &&
+	    (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF | BEV_EVENT_TIMEOUT))) {
 		unsigned long ssl_err = bufferevent_get_openssl_error(bev);
 
 		if (ssl_err)
 			ERR_error_string_n(ssl_err, e, sizeof(e));
 		else
-			snprintf(e, sizeof(e), "%s", what & BEV_EVENT_TIMEOUT ?
-			    "handshake timeout" : "connection closed");
+			snprintf(e, sizeof(e), "%s",
+			    what & BEV_EVENT_TIMEOUT ? "handshake timeout"
+						     : "connection closed");
 		slog(s, LOG_WARN, "event=tls-failed reason=\"%s\"", e);
 		session_free_later(s);
 		return;
@@ -1506,7 +1576,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		    s->cfg->hostname);
 		session_close(s);
 		{
-			/* Stop waiting to read; give the 421 ten seconds to leave. */
+			/* Stop waiting to read; give the 421 ten seconds to
+			 * leave. */
 			struct timeval wtv = { 10, 0 };
 
 			bufferevent_set_timeouts(s->bev, NULL, &wtv);
@@ -1537,21 +1608,24 @@ session_start(struct session_loop *loop, evutil_socket_t fd,
 		    ip, sizeof(ip));
 		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		    ip, sizeof(ip));
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+		    sizeof(ip));
 		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	}
 	v = limits_connect(sh->limits, ip);
 	if (v != LIMITS_OK) {
-		const char *msg = v == LIMITS_TOTAL ?
-		    "421 4.3.2 Too many connections, try again later\r\n" :
-		    "421 4.7.0 Too many connections from your address\r\n";
+		const char *msg = v == LIMITS_TOTAL
+		    ? "421 4.3.2 Too many connections, try again later\r\n"
+		    : "421 4.7.0 Too many connections from your address\r\n";
 
-		log_write(LOG_WARN, "smtpd", "event=refused ip=%s reason=%s", ip,
-		    v == LIMITS_TOTAL ? "max-connections" :
-		    "max-connections-per-ip");
+		log_write(LOG_WARN, "smtpd", "event=refused ip=%s reason=%s",
+		    ip,
+		    v == LIMITS_TOTAL ? "max-connections"
+				      : "max-connections-per-ip");
 		if (kind != LISTENER_SUBMISSIONS &&
-		    send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		    send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) <
+			0) {
 			/* The client is gone already; nothing to do. */
 		}
 		evutil_closesocket(fd);
@@ -1564,8 +1638,8 @@ session_start(struct session_loop *loop, evutil_socket_t fd,
 	s->kind = kind;
 	s->counted = true;
 	s->started_ms = now_ms();
-	memcpy(&s->sa, sa, (size_t)salen < sizeof(s->sa) ? (size_t)salen :
-	    sizeof(s->sa));
+	memcpy(&s->sa, sa,
+	    (size_t)salen < sizeof(s->sa) ? (size_t)salen : sizeof(s->sa));
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	{
 		unsigned char r[6];
@@ -1576,8 +1650,10 @@ session_start(struct session_loop *loop, evutil_socket_t fd,
 	s->free_ev = event_new(loop->base, -1, 0, session_free_cb, s);
 	s->timer = evtimer_new(loop->base, auth_timer_cb, s);
 	s->commit_ev = event_new(loop->base, -1, 0, commit_done, s);
-	log_write(LOG_INFO, "smtpd", "sid=%s event=connect ip=%s port=%d "
-	    "listener=%s", s->id, ip, port, session_listener_name(kind));
+	log_write(LOG_INFO, "smtpd",
+	    "sid=%s event=connect ip=%s port=%d "
+	    "listener=%s",
+	    s->id, ip, port, session_listener_name(kind));
 	if (kind == LISTENER_SUBMISSIONS) {
 		SSL *ssl = SSL_new(sh->ssl_ctx);
 
@@ -1598,8 +1674,8 @@ session_start(struct session_loop *loop, evutil_socket_t fd,
 		session_free_later(s);
 		return;
 	}
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
+	bufferevent_setcb(
+	    s->bev, session_read_cb, session_write_cb, session_event_cb, s);
 	set_timeout(s, s->cfg->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (s->cfg->greet_pause > 0) {

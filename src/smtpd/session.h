@@ -19,9 +19,9 @@
 #include "spool/spool.h"
 
 enum listener_kind {
-	LISTENER_SUBMISSION,   /* RFC 6409, STARTTLS, AUTH */
-	LISTENER_SUBMISSIONS,  /* RFC 8314 implicit TLS */
-	LISTENER_MX,           /* inbound for Herald's own domains */
+	LISTENER_SUBMISSION,  /* RFC 6409, STARTTLS, AUTH */
+	LISTENER_SUBMISSIONS, /* RFC 8314 implicit TLS */
+	LISTENER_MX,	      /* inbound for Herald's own domains */
 };
 
 /* What every session of the server shares; read-only while serving. */
@@ -30,15 +30,15 @@ struct smtpd_shared {
 	struct spool *spool;
 	struct policy *policy;
 	struct limits *limits;
-	SSL_CTX *ssl_ctx;         /* NULL when no certificate is configured */
-	char *size_text;          /* max message size as text, for EHLO */
+	SSL_CTX *ssl_ctx; /* NULL when no certificate is configured */
+	char *size_text;  /* max message size as text, for EHLO */
 };
 
 /* One loop thread's context. */
 struct session_loop {
 	struct event_base *base;
 	const struct smtpd_shared *sh;
-	char *scratch;            /* one line or one chunk piece at a time */
+	char *scratch; /* one line or one chunk piece at a time */
 	size_t scratch_len;
 	int index;
 };

@@ -90,8 +90,10 @@ listen_on(const char *spec, char *err, size_t errlen)
 	} else {
 		colon = strrchr(spec, ':');
 		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-			snprintf(err, errlen, "bad listen address '%s' "
-			    "(expected host:port)", spec);
+			snprintf(err, errlen,
+			    "bad listen address '%s' "
+			    "(expected host:port)",
+			    spec);
 			return -1;
 		}
 		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
@@ -100,14 +102,15 @@ listen_on(const char *spec, char *err, size_t errlen)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	r = getaddrinfo(*host && strcmp(host, "*") != 0 ? host : NULL, port,
-	    &hints, &res);
+	r = getaddrinfo(
+	    *host && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res);
 	if (r != 0) {
 		snprintf(err, errlen, "bad listen address '%s': %s", spec,
 		    gai_strerror(r));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(
+	    res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
@@ -130,7 +133,7 @@ add_listeners(struct smtpd *s, const char *list, enum listener_kind kind,
 	int r = 0;
 
 	for (tok = strtok_r(copy, ", ", &save); tok;
-	    tok = strtok_r(NULL, ", ", &save)) {
+	     tok = strtok_r(NULL, ", ", &save)) {
 		struct listener *l;
 
 		if (s->nlisteners == SMTPD_MAX_LISTENERS) {
@@ -169,37 +172,40 @@ smtpd_new(const struct smtpd_config *cfg, struct spool *spool,
 	buf_printf(&size, "%llu", (unsigned long long)cfg->max_message_size);
 	s->sh.size_text = size.data;
 	if (fs_exists(cfg->tls_cert) && fs_exists(cfg->tls_key)) {
-		s->sh.ssl_ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err,
-		    errlen);
+		s->sh.ssl_ctx =
+		    tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, errlen);
 		if (s->sh.ssl_ctx == NULL)
 			goto fail;
 	} else if (*cfg->submissions_listen) {
-		snprintf(err, errlen, "smtpd.submissions_listen needs a TLS "
+		snprintf(err, errlen,
+		    "smtpd.submissions_listen needs a TLS "
 		    "certificate: %s and %s do not exist (run herald init)",
 		    cfg->tls_cert, cfg->tls_key);
 		goto fail;
 	} else {
-		log_write(LOG_WARN, "smtpd", "event=no-tls cert=%s "
-		    "reason=\"certificate or key missing; STARTTLS not offered\"",
+		log_write(LOG_WARN, "smtpd",
+		    "event=no-tls cert=%s "
+		    "reason=\"certificate or key missing; STARTTLS not "
+		    "offered\"",
 		    cfg->tls_cert);
 	}
 	if (add_listeners(s, cfg->submission_listen, LISTENER_SUBMISSION, err,
-	    errlen) < 0 ||
+		errlen) < 0 ||
 	    add_listeners(s, cfg->submissions_listen, LISTENER_SUBMISSIONS, err,
-	    errlen) < 0 ||
+		errlen) < 0 ||
 	    add_listeners(s, cfg->mx_listen, LISTENER_MX, err, errlen) < 0)
 		goto fail;
 	if (s->nlisteners == 0) {
 		snprintf(err, errlen, "no SMTP listener configured");
 		goto fail;
 	}
-	s->sh.policy = policy_new(store_url, cfg->inbound_domains,
-	    cfg->policy_refresh, err, errlen);
+	s->sh.policy = policy_new(
+	    store_url, cfg->inbound_domains, cfg->policy_refresh, err, errlen);
 	if (s->sh.policy == NULL)
 		goto fail;
-	s->sh.limits = limits_new(cfg->max_connections,
-	    cfg->max_connections_per_ip, cfg->auth_max_failures,
-	    cfg->auth_lockout);
+	s->sh.limits =
+	    limits_new(cfg->max_connections, cfg->max_connections_per_ip,
+		cfg->auth_max_failures, cfg->auth_lockout);
 	return s;
 fail:
 	smtpd_free(&s);
@@ -215,16 +221,18 @@ smtpd_describe(const struct smtpd *s, void (*out)(const char *line))
 		snprintf(line, sizeof(line), "listening: smtp %-11s %s%s",
 		    session_listener_name(s->listeners[i].kind),
 		    s->listeners[i].addr,
-		    s->listeners[i].kind == LISTENER_SUBMISSIONS ? " (TLS)" :
-		    s->listeners[i].kind == LISTENER_SUBMISSION &&
-		    s->sh.ssl_ctx ? " (STARTTLS)" : "");
+		    s->listeners[i].kind == LISTENER_SUBMISSIONS ? " (TLS)"
+			: s->listeners[i].kind == LISTENER_SUBMISSION &&
+			    s->sh.ssl_ctx
+			? " (STARTTLS)"
+			: "");
 		out(line);
 	}
 }
 
 static void
-accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
 {
 	struct loop_listener *ll = arg;
 
@@ -286,17 +294,20 @@ smtpd_run(struct smtpd *s)
 				fatal("dup listener: %s", strerror(errno));
 			l->ll[j].loop = &l->sl;
 			l->ll[j].kind = s->listeners[j].kind;
-			l->ll[j].evl = evconnlistener_new(l->sl.base, accept_cb,
-			    &l->ll[j], LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-			    -1, fd);
+			l->ll[j].evl =
+			    evconnlistener_new(l->sl.base, accept_cb, &l->ll[j],
+				LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				-1, fd);
 			if (l->ll[j].evl == NULL)
-				fatal("cannot listen on %s", s->listeners[j].addr);
-			evconnlistener_set_error_cb(l->ll[j].evl, accept_error_cb);
+				fatal("cannot listen on %s",
+				    s->listeners[j].addr);
+			evconnlistener_set_error_cb(
+			    l->ll[j].evl, accept_error_cb);
 		}
 	}
 	for (int i = 0; i < s->nloops; i++)
 		if (pthread_create(&s->loops[i].thread, NULL, loop_thread,
-		    &s->loops[i]) != 0)
+			&s->loops[i]) != 0)
 			fatal("cannot start loop thread %d", i);
 	s->running = true;
 	return 0;

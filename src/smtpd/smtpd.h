@@ -18,18 +18,19 @@
 #include "spool/spool.h"
 
 enum smtpd_sender_policy {
-	SMTPD_SENDER_STRICT,    /* envelope sender and From: in the account's domains */
-	SMTPD_SENDER_ENVELOPE,  /* envelope sender only */
-	SMTPD_SENDER_NONE,      /* no check */
+	SMTPD_SENDER_STRICT,   /* envelope sender and From: in the account's
+				  domains */
+	SMTPD_SENDER_ENVELOPE, /* envelope sender only */
+	SMTPD_SENDER_NONE,     /* no check */
 };
 
 struct smtpd_config {
 	char *hostname;
-	char *submission_listen;     /* "host:port,host:port"; "" = off */
-	char *submissions_listen;    /* implicit TLS (RFC 8314) */
+	char *submission_listen;  /* "host:port,host:port"; "" = off */
+	char *submissions_listen; /* implicit TLS (RFC 8314) */
 	char *mx_listen;
-	char *inbound_domains;       /* comma-separated */
-	char *tls_cert, *tls_key;    /* PEM files */
+	char *inbound_domains;	  /* comma-separated */
+	char *tls_cert, *tls_key; /* PEM files */
 	int64_t threads;
 	uint64_t max_message_size;
 	int64_t max_recipients;
@@ -38,19 +39,20 @@ struct smtpd_config {
 	uint64_t command_line_max;
 	uint64_t data_line_max;
 	uint64_t max_header_size;
-	uint64_t command_timeout;    /* ms */
-	uint64_t data_timeout;       /* ms */
+	uint64_t command_timeout; /* ms */
+	uint64_t data_timeout;	  /* ms */
 	uint64_t tls_handshake_timeout;
 	int64_t max_errors;
 	bool auth_over_plaintext;
 	int64_t auth_max_failures;
-	uint64_t auth_lockout;       /* ms */
-	uint64_t auth_fail_delay;    /* ms, doubled per failure, at most 8 x */
-	uint64_t greet_pause;        /* ms */
-	int sender_policy;           /* enum smtpd_sender_policy */
-	bool require_8bitmime;       /* reject 8-bit data sent without BODY=8BITMIME */
-	uint64_t policy_refresh;     /* ms between checks for store changes */
-	uint64_t idle_read_buffer;   /* bytes read per read(2) at most */
+	uint64_t auth_lockout;	  /* ms */
+	uint64_t auth_fail_delay; /* ms, doubled per failure, at most 8 x */
+	uint64_t greet_pause;	  /* ms */
+	int sender_policy;	  /* enum smtpd_sender_policy */
+	bool
+	    require_8bitmime; /* reject 8-bit data sent without BODY=8BITMIME */
+	uint64_t policy_refresh;   /* ms between checks for store changes */
+	uint64_t idle_read_buffer; /* bytes read per read(2) at most */
 };
 
 struct smtpd;

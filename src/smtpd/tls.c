@@ -41,8 +41,9 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+		SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* Small per-connection footprint: no read-ahead, release buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
@@ -56,8 +57,8 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "TLS key %s does not match certificate %s",
-		    key, cert);
+		snprintf(err, errlen,
+		    "TLS key %s does not match certificate %s", key, cert);
 		goto fail;
 	}
 	return ctx;
@@ -137,8 +138,8 @@ tls_make_self_signed(const char *cert, const char *key, const char *hostname,
 	r = 0;
 	goto out;
 ssl_fail:
-	snprintf(err, errlen, "making a certificate: %s", tls_error(e,
-	    sizeof(e)));
+	snprintf(
+	    err, errlen, "making a certificate: %s", tls_error(e, sizeof(e)));
 out:
 	if (f)
 		fclose(f);

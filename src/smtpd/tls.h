@@ -13,8 +13,8 @@
  * tls_server_ctx - a server context with the certificate chain and key
  * from PEM files; TLS 1.2 and later.  NULL with err on failure.
  */
-SSL_CTX *tls_server_ctx(const char *cert, const char *key, char *err,
-    size_t errlen);
+SSL_CTX *tls_server_ctx(
+    const char *cert, const char *key, char *err, size_t errlen);
 /*
  * tls_make_self_signed - write a new P-256 key (mode 0600) and a
  * self-signed certificate for hostname, valid ten years.  0, or -1 with

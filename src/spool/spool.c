@@ -39,7 +39,7 @@ struct spool_msg {
 	struct spool *sp;
 	int fd;
 	char id[QUEUE_ID_LEN + 1];
-	uint64_t size;           /* message bytes written (buffered included) */
+	uint64_t size; /* message bytes written (buffered included) */
 	struct buf wbuf;
 	spool_commit_cb *cb;
 	void *arg;
@@ -49,7 +49,7 @@ struct spool_msg {
 struct spool {
 	char *dir;
 	char *incoming, *queue, *corrupt;
-	int queue_fd;            /* for syncfs and the directory fsync */
+	int queue_fd; /* for syncfs and the directory fsync */
 	struct spool_config cfg;
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -104,11 +104,11 @@ spool_read(const char *path, struct envelope *env, off_t *body_off_r,
 		goto out;
 	}
 	{
-		const char *line1 = head + sizeof(SPOOL_MAGIC) - 1 +
-		    SPOOL_SIZE_DIGITS + 1;
+		const char *line1 =
+		    head + sizeof(SPOOL_MAGIC) - 1 + SPOOL_SIZE_DIGITS + 1;
 
-		if (envelope_parse(line1, (size_t)(end + 1 - line1), env,
-		    error_r) < 0) {
+		if (envelope_parse(
+			line1, (size_t)(end + 1 - line1), env, error_r) < 0) {
 			snprintf(err, sizeof(err), "%s: %s", path, *error_r);
 			goto out;
 		}
@@ -191,7 +191,8 @@ spool_open(const char *dir, const struct spool_config *cfg, int recover,
 	sp->corrupt = fs_path_join(dir, "corrupt");
 	sp->cfg = *cfg;
 	sp->queue_fd = -1;
-	if (fs_mkdirs(sp->incoming, 0700) < 0 || fs_mkdirs(sp->queue, 0700) < 0 ||
+	if (fs_mkdirs(sp->incoming, 0700) < 0 ||
+	    fs_mkdirs(sp->queue, 0700) < 0 ||
 	    fs_mkdirs(sp->corrupt, 0700) < 0) {
 		snprintf(err, sizeof(err), "cannot create spool %s: %s", dir,
 		    strerror(errno));
@@ -249,8 +250,8 @@ spool_close(struct spool **spp)
 }
 
 struct spool_msg *
-spool_msg_new(struct spool *sp, const struct envelope *env,
-    const char **error_r)
+spool_msg_new(
+    struct spool *sp, const struct envelope *env, const char **error_r)
 {
 	static __thread char err[256];
 	struct spool_msg *m;
@@ -351,8 +352,9 @@ spool_msg_commit(struct spool_msg **mp, spool_commit_cb *cb, void *arg)
 	if (r == 0)
 		r = rename(from, to);
 	if (r < 0) {
-		log_write(LOG_ERROR, "spool", "event=commit-failed id=%s error=\"%s\"",
-		    m->id, strerror(errno));
+		log_write(LOG_ERROR, "spool",
+		    "event=commit-failed id=%s error=\"%s\"", m->id,
+		    strerror(errno));
 		unlink(from);
 		free(from);
 		free(to);
@@ -414,7 +416,8 @@ spool_committer(void *arg)
 		sp->committed += (uint64_t)n;
 		if (error != 0)
 			log_write(LOG_ERROR, "spool",
-			    "event=sync-failed messages=%" PRId64 " error=\"%s\"",
+			    "event=sync-failed messages=%" PRId64
+			    " error=\"%s\"",
 			    n, strerror(error));
 		for (m = batch; m; m = next) {
 			next = m->next;

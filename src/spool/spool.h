@@ -39,9 +39,9 @@
 enum spool_sync { SPOOL_SYNC_FDATASYNC, SPOOL_SYNC_SYNCFS };
 
 struct spool_config {
-	int sync;                 /* enum spool_sync */
+	int sync;		  /* enum spool_sync */
 	int64_t commit_max_batch; /* messages per sync at most */
-	uint64_t write_buffer;    /* bytes buffered per message before write(2) */
+	uint64_t write_buffer; /* bytes buffered per message before write(2) */
 };
 
 struct spool;
@@ -70,8 +70,8 @@ void spool_close(struct spool **sp);
  * spool_msg_new - start a message with envelope env (env->id must be
  * set).  Returns NULL with *error_r when the file cannot be created.
  */
-struct spool_msg *spool_msg_new(struct spool *sp, const struct envelope *env,
-    const char **error_r);
+struct spool_msg *spool_msg_new(
+    struct spool *sp, const struct envelope *env, const char **error_r);
 /* spool_msg_write - append n message bytes; 0, or -1 (errno kept) */
 int spool_msg_write(struct spool_msg *m, const void *p, size_t n);
 /* spool_msg_size - message bytes written so far */

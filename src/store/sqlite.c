@@ -47,9 +47,8 @@ struct store_conn {
 };
 
 /* sqlite_fail - format an error into buf, point *error_r at it, return -1 */
-static int __attribute__((format(printf, 4, 5)))
-sqlite_fail(char *buf, size_t buflen, const char **error_r, const char *fmt,
-    ...)
+static int __attribute__((format(printf, 4, 5))) sqlite_fail(
+    char *buf, size_t buflen, const char **error_r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -61,8 +60,8 @@ sqlite_fail(char *buf, size_t buflen, const char **error_r, const char *fmt,
 }
 
 /* sqlite_db_fail - the connection's last error, after what failed if any */
-static int sqlite_db_fail(struct store_conn *c, const char *what,
-    const char **error_r)
+static int
+sqlite_db_fail(struct store_conn *c, const char *what, const char **error_r)
 {
 	return sqlite_fail(c->error, sizeof(c->error), error_r,
 	    "sqlite: %s%s%s", what ? what : "", what ? ": " : "",
@@ -70,8 +69,8 @@ static int sqlite_db_fail(struct store_conn *c, const char *what,
 }
 
 /* sqlite_pragma_text - run a pragma that returns one text row into out */
-static int sqlite_pragma_text(sqlite3 *db, const char *sql, char *out,
-    size_t outlen)
+static int
+sqlite_pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -87,16 +86,16 @@ static int sqlite_pragma_text(sqlite3 *db, const char *sql, char *out,
 }
 
 /* sqlite_data_version - PRAGMA data_version into *v */
-static int sqlite_data_version(struct store_conn *c, int64_t *v,
-    const char **error_r)
+static int
+sqlite_data_version(struct store_conn *c, int64_t *v, const char **error_r)
 {
 	int rc;
 
 	*v = 0;
 	if (c->data_version_stmt == NULL &&
 	    sqlite3_prepare_v3(c->db, "PRAGMA data_version", -1,
-	    SQLITE_PREPARE_PERSISTENT, &c->data_version_stmt,
-	    NULL) != SQLITE_OK)
+		SQLITE_PREPARE_PERSISTENT, &c->data_version_stmt,
+		NULL) != SQLITE_OK)
 		return sqlite_db_fail(c, "PRAGMA data_version", error_r);
 	rc = sqlite3_step(c->data_version_stmt);
 	if (rc == SQLITE_ROW)
@@ -108,8 +107,8 @@ static int sqlite_data_version(struct store_conn *c, int64_t *v,
 }
 
 /* sqlite_configure - the settings of the file header comment */
-static int sqlite_configure(struct store_conn *c, const char *path,
-    const char **error_r)
+static int
+sqlite_configure(struct store_conn *c, const char *path, const char **error_r)
 {
 	char mode[16], fk[16];
 
@@ -119,24 +118,28 @@ static int sqlite_configure(struct store_conn *c, const char *path,
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
-	if (sqlite_pragma_text(c->db, "PRAGMA journal_mode=WAL", mode,
-	    sizeof(mode)) < 0)
+	if (sqlite_pragma_text(
+		c->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode)) < 0)
 		return sqlite_db_fail(c, "PRAGMA journal_mode", error_r);
 	if (strcmp(mode, "wal") != 0)
 		return sqlite_fail(c->error, sizeof(c->error), error_r,
 		    "sqlite: '%s' cannot use WAL mode (journal_mode is '%s')",
 		    path, mode);
-	if (sqlite3_exec(c->db, "PRAGMA synchronous=FULL;"
-	    "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(c->db,
+		"PRAGMA synchronous=FULL;"
+		"PRAGMA foreign_keys=ON",
+		NULL, NULL, NULL) != SQLITE_OK)
 		return sqlite_db_fail(c, "PRAGMA", error_r);
-	if (sqlite_pragma_text(c->db, "PRAGMA foreign_keys", fk,
-	    sizeof(fk)) < 0 || strcmp(fk, "1") != 0)
+	if (sqlite_pragma_text(c->db, "PRAGMA foreign_keys", fk, sizeof(fk)) <
+		0 ||
+	    strcmp(fk, "1") != 0)
 		return sqlite_fail(c->error, sizeof(c->error), error_r,
 		    "sqlite: foreign keys are not supported by this SQLite");
 	return sqlite_data_version(c, &c->data_version, error_r);
 }
 
-static void sqlite_close(struct store_conn **cp)
+static void
+sqlite_close(struct store_conn **cp)
 {
 	struct store_conn *c = *cp;
 
@@ -150,8 +153,8 @@ static void sqlite_close(struct store_conn **cp)
 	*cp = NULL;
 }
 
-static int sqlite_open(const char *path, struct store_conn **conn_r,
-    const char **error_r)
+static int
+sqlite_open(const char *path, struct store_conn **conn_r, const char **error_r)
 {
 	static _Thread_local char err[SQLITE_ERROR_MAX];
 	struct store_conn *c;
@@ -167,8 +170,10 @@ static int sqlite_open(const char *path, struct store_conn **conn_r,
 	close(fd);
 
 	c = xcalloc(1, sizeof(*c));
-	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &c->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
 		sqlite_fail(err, sizeof(err), error_r,
 		    "sqlite: cannot open '%s': %s", path,
 		    c->db ? sqlite3_errmsg(c->db) : "out of memory");
@@ -184,8 +189,8 @@ static int sqlite_open(const char *path, struct store_conn **conn_r,
 	return 0;
 }
 
-static int sqlite_exec_script(struct store_conn *c, const char *sql,
-    const char **error_r)
+static int
+sqlite_exec_script(struct store_conn *c, const char *sql, const char **error_r)
 {
 	char *msg = NULL;
 
@@ -198,33 +203,36 @@ static int sqlite_exec_script(struct store_conn *c, const char *sql,
 	return 0;
 }
 
-static int sqlite_begin(struct store_conn *c, bool write,
-    const char **error_r)
+static int
+sqlite_begin(struct store_conn *c, bool write, const char **error_r)
 {
 	/* IMMEDIATE takes the write lock now, waiting (busy_timeout) if
 	   need be; a deferred transaction that writes later could instead
 	   fail with SQLITE_BUSY at once when another connection wrote. */
-	if (sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL,
-	    NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL,
+		NULL) != SQLITE_OK)
 		return sqlite_db_fail(c, "BEGIN", error_r);
 	return 0;
 }
 
-static int sqlite_commit(struct store_conn *c, const char **error_r)
+static int
+sqlite_commit(struct store_conn *c, const char **error_r)
 {
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return sqlite_db_fail(c, "COMMIT", error_r);
 	return 0;
 }
 
-static void sqlite_rollback(struct store_conn *c)
+static void
+sqlite_rollback(struct store_conn *c)
 {
 	if (!sqlite3_get_autocommit(c->db))
 		(void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* sqlite_code - a failed step's extended result code as a STORE_DB_* code */
-static int sqlite_code(int rc)
+static int
+sqlite_code(int rc)
 {
 	switch (rc) {
 	case SQLITE_CONSTRAINT_UNIQUE:
@@ -238,13 +246,15 @@ static int sqlite_code(int rc)
 }
 
 /* sqlite_stmt - the prepared statement of stmt, preparing it once */
-static sqlite3_stmt *sqlite_stmt(struct store_conn *c,
-    const struct store_stmt *stmt, const char **error_r)
+static sqlite3_stmt *
+sqlite_stmt(
+    struct store_conn *c, const struct store_stmt *stmt, const char **error_r)
 {
 	sqlite3_stmt **st = &c->stmts[stmt->id];
 
-	if (*st == NULL && sqlite3_prepare_v3(c->db, stmt->sql, -1,
-	    SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+	if (*st == NULL &&
+	    sqlite3_prepare_v3(c->db, stmt->sql, -1, SQLITE_PREPARE_PERSISTENT,
+		st, NULL) != SQLITE_OK) {
 		sqlite_db_fail(c, "prepare", error_r);
 		*st = NULL;
 	}
@@ -252,7 +262,8 @@ static sqlite3_stmt *sqlite_stmt(struct store_conn *c,
 }
 
 /* sqlite_bind - bind params to st; -1 if the count or a bind is wrong */
-static int sqlite_bind(struct store_conn *c, sqlite3_stmt *st,
+static int
+sqlite_bind(struct store_conn *c, sqlite3_stmt *st,
     const struct store_value *params, size_t nparams, const char **error_r)
 {
 	int rc = SQLITE_OK;
@@ -273,8 +284,8 @@ static int sqlite_bind(struct store_conn *c, sqlite3_stmt *st,
 			break;
 		case STORE_TEXT:
 			/* STATIC: params outlive the statement's use */
-			rc = sqlite3_bind_text(st, col, params[i].s, -1,
-			    SQLITE_STATIC);
+			rc = sqlite3_bind_text(
+			    st, col, params[i].s, -1, SQLITE_STATIC);
 			break;
 		}
 	}
@@ -282,7 +293,8 @@ static int sqlite_bind(struct store_conn *c, sqlite3_stmt *st,
 }
 
 /* sqlite_row - the current row of st as values */
-static size_t sqlite_row(sqlite3_stmt *st, struct store_value *cols)
+static size_t
+sqlite_row(sqlite3_stmt *st, struct store_value *cols)
 {
 	size_t n = (size_t)sqlite3_column_count(st);
 
@@ -300,18 +312,19 @@ static size_t sqlite_row(sqlite3_stmt *st, struct store_value *cols)
 			break;
 		default:
 			cols[i] = (struct store_value){ .type = STORE_TEXT,
-				.s = (const char *)sqlite3_column_text(st,
-				    (int)i) };
+				.s = (const char *)sqlite3_column_text(
+				    st, (int)i) };
 			if (cols[i].s == NULL) /* out of memory */
-				cols[i] = (struct store_value){
-					.type = STORE_NULL };
+				cols[i] =
+				    (struct store_value){ .type = STORE_NULL };
 			break;
 		}
 	}
 	return n;
 }
 
-static int sqlite_query(struct store_conn *c, const struct store_stmt *stmt,
+static int
+sqlite_query(struct store_conn *c, const struct store_stmt *stmt,
     const struct store_value *params, size_t nparams, store_row_cb *cb,
     void *arg, const char **error_r)
 {
@@ -340,8 +353,8 @@ static int sqlite_query(struct store_conn *c, const struct store_stmt *stmt,
 	return ret;
 }
 
-static int sqlite_changed(struct store_conn *c, bool *changed_r,
-    const char **error_r)
+static int
+sqlite_changed(struct store_conn *c, bool *changed_r, const char **error_r)
 {
 	int64_t v = 0;
 

@@ -27,8 +27,8 @@
 
 /* Result codes of driver calls; any negative value is a failure. */
 #define STORE_DB_OK 0
-#define STORE_DB_FAIL (-1)        /* anything else; the error says what */
-#define STORE_DB_UNIQUE (-2)      /* a UNIQUE or PRIMARY KEY constraint */
+#define STORE_DB_FAIL (-1)	  /* anything else; the error says what */
+#define STORE_DB_UNIQUE (-2)	  /* a UNIQUE or PRIMARY KEY constraint */
 #define STORE_DB_FOREIGN_KEY (-3) /* a FOREIGN KEY constraint */
 
 /* Most columns a statement of store.c returns. */
@@ -93,8 +93,8 @@ struct store_migration {
  * columns.  Text in cols is valid only during the call.  Return 0 to go
  * on, non-zero to stop (the query then still returns STORE_DB_OK).
  */
-typedef int store_row_cb(void *arg, const struct store_value *cols,
-    size_t ncols);
+typedef int store_row_cb(
+    void *arg, const struct store_value *cols, size_t ncols);
 
 /* A driver's connection; each driver defines its own. */
 struct store_conn;
@@ -113,8 +113,8 @@ struct store_driver {
 	/* close - finalize statements, disconnect, set *conn to NULL */
 	void (*close)(struct store_conn **conn);
 	/* exec_script - run SQL text of several statements, no parameters */
-	int (*exec_script)(struct store_conn *conn, const char *sql,
-	    const char **error_r);
+	int (*exec_script)(
+	    struct store_conn *conn, const char *sql, const char **error_r);
 	/* begin - start a transaction; write: take the write lock now */
 	int (*begin)(struct store_conn *conn, bool write, const char **error_r);
 	int (*commit)(struct store_conn *conn, const char **error_r);
@@ -125,14 +125,14 @@ struct store_driver {
 	 * row; returns STORE_DB_OK or a negative STORE_DB_* code.
 	 */
 	int (*query)(struct store_conn *conn, const struct store_stmt *stmt,
-	    const struct store_value *params, size_t nparams,
-	    store_row_cb *cb, void *arg, const char **error_r);
+	    const struct store_value *params, size_t nparams, store_row_cb *cb,
+	    void *arg, const char **error_r);
 	/*
 	 * changed - whether another connection committed since the last call
 	 * (or since open, on the first call); 0 or -1.
 	 */
-	int (*changed)(struct store_conn *conn, bool *changed_r,
-	    const char **error_r);
+	int (*changed)(
+	    struct store_conn *conn, bool *changed_r, const char **error_r);
 	/* the driver's migrations, in version order from 1 without gaps */
 	const struct store_migration *migrations;
 	size_t migrations_count;

@@ -62,7 +62,8 @@ static const char store_dummy_hash[] =
 struct store {
 	const struct store_driver *driver;
 	struct store_conn *conn;
-	/* set while a caller's callback runs: the store must not be reentered */
+	/* set while a caller's callback runs: the store must not be reentered
+	 */
 	bool in_callback;
 	char error[STORE_ERROR_MAX];
 };
@@ -159,13 +160,20 @@ static const struct store_stmt store_stmts[STORE_STMT_COUNT] = {
 };
 #undef STMT
 
-#define P_INT(v) { .type = STORE_INT, .i = (v) }
-#define P_TEXT(v) { .type = STORE_TEXT, .s = (v) }
+#define P_INT(v)                                                               \
+	{                                                                      \
+		.type = STORE_INT, .i = (v)                                    \
+	}
+#define P_TEXT(v)                                                              \
+	{                                                                      \
+		.type = STORE_TEXT, .s = (v)                                   \
+	}
 
 /* ---- errors ---- */
 
-static int store_verror(struct store *s, const char **error_r, int ret,
-    const char *fmt, va_list ap)
+static int
+store_verror(
+    struct store *s, const char **error_r, int ret, const char *fmt, va_list ap)
 {
 	vsnprintf(s->error, sizeof(s->error), fmt, ap);
 	if (error_r != NULL)
@@ -203,13 +211,15 @@ store_not_found(struct store *s, const char **error_r, const char *fmt, ...)
  * store_quote - input made safe to put in a message: no quotes or control
  * bytes, at most 64 bytes.  out must hold 65.
  */
-static const char *store_quote(const char *in, char out[65])
+static const char *
+store_quote(const char *in, char out[65])
 {
 	return log_quote(in, out, 65);
 }
 
 /* store_stopped - the result of a list whose callback returned stop */
-static int store_stopped(struct store *s, int stop, const char **error_r)
+static int
+store_stopped(struct store *s, int stop, const char **error_r)
 {
 	if (stop == -1)
 		return store_fail(s, error_r, "stopped by the caller");
@@ -222,7 +232,8 @@ static int store_stopped(struct store *s, int stop, const char **error_r)
  * store_query - run statement id; on failure returns the negative
  * STORE_DB_* code with the driver's message in *db_error_r.
  */
-static int store_query(struct store *s, enum store_stmt_id id,
+static int
+store_query(struct store *s, enum store_stmt_id id,
     const struct store_value *params, size_t nparams, store_row_cb *cb,
     void *arg, const char **db_error_r)
 {
@@ -233,8 +244,8 @@ static int store_query(struct store *s, enum store_stmt_id id,
 		*db_error_r = "store used from inside one of its own callbacks";
 		return STORE_DB_FAIL;
 	}
-	return s->driver->query(s->conn, stmt, params, nparams, cb, arg,
-	    db_error_r);
+	return s->driver->query(
+	    s->conn, stmt, params, nparams, cb, arg, db_error_r);
 }
 
 /* The first integer column of the rows of a statement, and their count. */
@@ -243,8 +254,8 @@ struct store_int_result {
 	int64_t value;
 };
 
-static int store_row_int(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_row_int(void *arg, const struct store_value *cols, size_t ncols)
 {
 	struct store_int_result *r = arg;
 
@@ -254,18 +265,20 @@ static int store_row_int(void *arg, const struct store_value *cols,
 }
 
 /* store_query_int - run a statement that returns one integer column */
-static int store_query_int(struct store *s, enum store_stmt_id id,
+static int
+store_query_int(struct store *s, enum store_stmt_id id,
     const struct store_value *params, size_t nparams,
     struct store_int_result *r, const char **db_error_r)
 {
 	r->rows = 0;
 	r->value = 0;
-	return store_query(s, id, params, nparams, store_row_int, r,
-	    db_error_r);
+	return store_query(
+	    s, id, params, nparams, store_row_int, r, db_error_r);
 }
 
 /* store_begin - start a transaction (see store_query about reentry) */
-static int store_begin(struct store *s, bool write, const char **db_error_r)
+static int
+store_begin(struct store *s, bool write, const char **db_error_r)
 {
 	if (s->in_callback) {
 		*db_error_r = "store used from inside one of its own callbacks";
@@ -275,7 +288,8 @@ static int store_begin(struct store *s, bool write, const char **db_error_r)
 }
 
 /* store_copy - copy a column's text into a fixed field, cut to fit */
-static void store_copy(char *dst, size_t dstlen, const struct store_value *v)
+static void
+store_copy(char *dst, size_t dstlen, const struct store_value *v)
 {
 	snprintf(dst, dstlen, "%s", v->type == STORE_TEXT ? v->s : "");
 }
@@ -286,7 +300,8 @@ static void store_copy(char *dst, size_t dstlen, const struct store_value *v)
  * store_url_parse - the driver and target of url, or -1 with a message in
  * err.  A name with no "scheme:" prefix that we know is a SQLite file.
  */
-static int store_url_parse(const char *url, const struct store_driver **drv_r,
+static int
+store_url_parse(const char *url, const struct store_driver **drv_r,
     const char **target_r, char *err, size_t errlen)
 {
 	size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
@@ -299,7 +314,8 @@ static int store_url_parse(const char *url, const struct store_driver **drv_r,
 			    strncmp(url, store_schemes[i].scheme, n) != 0)
 				continue;
 			if (store_schemes[i].driver == NULL) {
-				snprintf(err, errlen, "store: %s:// URLs "
+				snprintf(err, errlen,
+				    "store: %s:// URLs "
 				    "need the PostgreSQL driver, which is not "
 				    "built yet; use a SQLite file name",
 				    store_schemes[i].scheme);
@@ -310,9 +326,11 @@ static int store_url_parse(const char *url, const struct store_driver **drv_r,
 			break;
 		}
 		if (*target_r == url && strncmp(url + n, "://", 3) == 0) {
-			snprintf(err, errlen, "store: unknown database URL "
+			snprintf(err, errlen,
+			    "store: unknown database URL "
 			    "scheme '%.*s' (use a file name, sqlite:FILE or "
-			    "postgresql://...)", (int)(n > 32 ? 32 : n), url);
+			    "postgresql://...)",
+			    (int)(n > 32 ? 32 : n), url);
 			return -1;
 		}
 	}
@@ -367,8 +385,9 @@ store_close(struct store **sp)
 }
 
 /* store_migrate_one - apply migration m unless already recorded */
-static int store_migrate_one(struct store *s, const struct store_migration *m,
-    const char **error_r)
+static int
+store_migrate_one(
+    struct store *s, const struct store_migration *m, const char **error_r)
 {
 	struct store_value has[] = { P_INT(m->version) };
 	struct store_value rec[] = { P_INT(m->version), P_TEXT(m->name),
@@ -381,13 +400,13 @@ static int store_migrate_one(struct store *s, const struct store_migration *m,
 	   migrating at once apply each migration once. */
 	if (store_begin(s, true, &err) < 0)
 		goto fail;
-	if (store_query_int(s, STORE_STMT_MIGRATION_HAS, has, NELEM(has), &r,
-	    &err) < 0)
+	if (store_query_int(
+		s, STORE_STMT_MIGRATION_HAS, has, NELEM(has), &r, &err) < 0)
 		goto fail_rollback;
 	if (r.rows == 0) {
 		if (s->driver->exec_script(s->conn, m->sql, &err) < 0 ||
-		    store_query(s, STORE_STMT_MIGRATION_RECORD, rec,
-		    NELEM(rec), NULL, NULL, &err) < 0)
+		    store_query(s, STORE_STMT_MIGRATION_RECORD, rec, NELEM(rec),
+			NULL, NULL, &err) < 0)
 			goto fail_rollback;
 	}
 	if (s->driver->commit(s->conn, &err) < 0)
@@ -411,17 +430,21 @@ store_migrate(struct store *s, const char **error_r)
 	const char *err;
 
 	if (s->in_callback)
-		return store_fail(s, error_r, "store: store_migrate() called "
+		return store_fail(s, error_r,
+		    "store: store_migrate() called "
 		    "from inside a store callback");
 	if (d->exec_script(s->conn, store_schema_migrations_sql, &err) < 0 ||
-	    store_query_int(s, STORE_STMT_MIGRATION_MAX, NULL, 0, &r,
-	    &err) < 0)
-		return store_fail(s, error_r, "store: reading the schema "
-		    "version: %s", err);
+	    store_query_int(s, STORE_STMT_MIGRATION_MAX, NULL, 0, &r, &err) < 0)
+		return store_fail(s, error_r,
+		    "store: reading the schema "
+		    "version: %s",
+		    err);
 	if (r.value > (int64_t)d->migrations_count)
-		return store_fail(s, error_r, "store: the database has schema "
+		return store_fail(s, error_r,
+		    "store: the database has schema "
 		    "version %lld, newer than this program knows (%zu); "
-		    "upgrade Herald", (long long)r.value, d->migrations_count);
+		    "upgrade Herald",
+		    (long long)r.value, d->migrations_count);
 	for (size_t i = 0; i < d->migrations_count; i++) {
 		assert(d->migrations[i].version == (int)i + 1);
 		if (store_migrate_one(s, &d->migrations[i], error_r) < 0)
@@ -435,15 +458,16 @@ store_migrate(struct store *s, const char **error_r)
 bool
 store_account_name_valid(const char *name)
 {
-	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	size_t n = strspn(name,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789._-");
 
 	return n >= 1 && n <= STORE_ACCOUNT_NAME_MAX && name[n] == '\0';
 }
 
 int
-store_account_create(struct store *s, const char *name, int64_t *id_r,
-    const char **error_r)
+store_account_create(
+    struct store *s, const char *name, int64_t *id_r, const char **error_r)
 {
 	struct store_value p[] = { P_TEXT(name), P_INT((int64_t)time(NULL)) };
 	struct store_int_result r;
@@ -452,25 +476,26 @@ store_account_create(struct store *s, const char *name, int64_t *id_r,
 	int ret;
 
 	if (!store_account_name_valid(name))
-		return store_fail(s, error_r, "invalid account name '%s': "
+		return store_fail(s, error_r,
+		    "invalid account name '%s': "
 		    "use 1-%d characters of A-Z a-z 0-9 . _ -",
 		    store_quote(name, q), STORE_ACCOUNT_NAME_MAX);
-	ret = store_query_int(s, STORE_STMT_ACCOUNT_INSERT, p, NELEM(p), &r,
-	    &err);
+	ret = store_query_int(
+	    s, STORE_STMT_ACCOUNT_INSERT, p, NELEM(p), &r, &err);
 	if (ret == STORE_DB_UNIQUE)
-		return store_fail(s, error_r, "account '%s' already exists",
-		    name);
+		return store_fail(
+		    s, error_r, "account '%s' already exists", name);
 	if (ret < 0)
-		return store_fail(s, error_r, "creating account '%s': %s",
-		    name, err);
+		return store_fail(
+		    s, error_r, "creating account '%s': %s", name, err);
 	if (id_r != NULL)
 		*id_r = r.value;
 	return 0;
 }
 
 /* store_account_from_row - id, name, created_at, disabled */
-static void store_account_from_row(struct store_account *a,
-    const struct store_value *cols)
+static void
+store_account_from_row(struct store_account *a, const struct store_value *cols)
 {
 	memset(a, 0, sizeof(*a));
 	a->id = cols[0].i;
@@ -481,15 +506,15 @@ static void store_account_from_row(struct store_account *a,
 
 struct store_account_ctx {
 	struct store *s;
-	struct store_account *out;	/* find */
+	struct store_account *out; /* find */
 	bool found;
-	int (*cb)(void *, const struct store_account *);	/* list */
+	int (*cb)(void *, const struct store_account *); /* list */
 	void *arg;
 	int stop;
 };
 
-static int store_account_row(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_account_row(void *arg, const struct store_value *cols, size_t ncols)
 {
 	struct store_account_ctx *ctx = arg;
 	struct store_account a;
@@ -508,8 +533,8 @@ static int store_account_row(void *arg, const struct store_value *cols,
 }
 
 int
-store_account_find(struct store *s, const char *name,
-    struct store_account *out, const char **error_r)
+store_account_find(struct store *s, const char *name, struct store_account *out,
+    const char **error_r)
 {
 	struct store_value p[] = { P_TEXT(name) };
 	struct store_account_ctx ctx = { .s = s, .out = out };
@@ -517,12 +542,12 @@ store_account_find(struct store *s, const char *name,
 	char q[65];
 
 	if (store_query(s, STORE_STMT_ACCOUNT_FIND, p, NELEM(p),
-	    store_account_row, &ctx, &err) < 0)
+		store_account_row, &ctx, &err) < 0)
 		return store_fail(s, error_r, "looking up account '%s': %s",
 		    store_quote(name, q), err);
 	if (!ctx.found)
-		return store_not_found(s, error_r, "no account '%s'",
-		    store_quote(name, q));
+		return store_not_found(
+		    s, error_r, "no account '%s'", store_quote(name, q));
 	return 0;
 }
 
@@ -534,25 +559,25 @@ store_account_list(struct store *s,
 	struct store_account_ctx ctx = { .s = s, .cb = cb, .arg = arg };
 	const char *err;
 
-	if (store_query(s, STORE_STMT_ACCOUNT_LIST, NULL, 0,
-	    store_account_row, &ctx, &err) < 0)
+	if (store_query(s, STORE_STMT_ACCOUNT_LIST, NULL, 0, store_account_row,
+		&ctx, &err) < 0)
 		return store_fail(s, error_r, "listing accounts: %s", err);
 	return store_stopped(s, ctx.stop, error_r);
 }
 
 int
-store_account_set_disabled(struct store *s, int64_t account_id,
-    bool disabled, const char **error_r)
+store_account_set_disabled(
+    struct store *s, int64_t account_id, bool disabled, const char **error_r)
 {
 	struct store_value p[] = { P_INT(disabled ? 1 : 0), P_INT(account_id) };
 	struct store_int_result r;
 	const char *err;
 
-	if (store_query_int(s, STORE_STMT_ACCOUNT_SET_DISABLED, p, NELEM(p),
-	    &r, &err) < 0)
+	if (store_query_int(
+		s, STORE_STMT_ACCOUNT_SET_DISABLED, p, NELEM(p), &r, &err) < 0)
 		return store_fail(s, error_r, "%s account %lld: %s",
-		    disabled ? "disabling" : "enabling",
-		    (long long)account_id, err);
+		    disabled ? "disabling" : "enabling", (long long)account_id,
+		    err);
 	if (r.rows == 0)
 		return store_not_found(s, error_r, "no account with id %lld",
 		    (long long)account_id);
@@ -562,7 +587,8 @@ store_account_set_disabled(struct store *s, int64_t account_id,
 /* ---- users ---- */
 
 /* store_printable - 1..max bytes, none of them space or control */
-static bool store_printable(const char *str, size_t max)
+static bool
+store_printable(const char *str, size_t max)
 {
 	size_t n = 0;
 
@@ -575,7 +601,8 @@ static bool store_printable(const char *str, size_t max)
 	return n > 0;
 }
 
-static bool store_email_valid(const char *email)
+static bool
+store_email_valid(const char *email)
 {
 	const char *at = strrchr(email, '@');
 
@@ -583,7 +610,8 @@ static bool store_email_valid(const char *email)
 	    at != email && at[1] != '\0';
 }
 
-static bool store_role_valid(const char *role)
+static bool
+store_role_valid(const char *role)
 {
 	size_t n = strspn(role, "abcdefghijklmnopqrstuvwxyz_");
 
@@ -592,8 +620,7 @@ static bool store_role_valid(const char *role)
 
 int
 store_user_create(struct store *s, int64_t account_id, const char *email,
-    const char *password, const char *role, int64_t *id_r,
-    const char **error_r)
+    const char *password, const char *role, int64_t *id_r, const char **error_r)
 {
 	char hash[crypto_pwhash_STRBYTES], q[65];
 	size_t pwlen = strlen(password);
@@ -607,29 +634,35 @@ store_user_create(struct store *s, int64_t account_id, const char *email,
 		return store_fail(s, error_r, "invalid email address '%s'",
 		    store_quote(email, q));
 	if (!store_role_valid(role))
-		return store_fail(s, error_r, "invalid role '%s': use 1-%d "
-		    "characters of a-z _", store_quote(role, q),
-		    STORE_ROLE_MAX);
+		return store_fail(s, error_r,
+		    "invalid role '%s': use 1-%d "
+		    "characters of a-z _",
+		    store_quote(role, q), STORE_ROLE_MAX);
 	if (pwlen == 0 || pwlen > STORE_PASSWORD_MAX)
-		return store_fail(s, error_r, "the password must be 1-%d "
-		    "bytes long", STORE_PASSWORD_MAX);
+		return store_fail(s, error_r,
+		    "the password must be 1-%d "
+		    "bytes long",
+		    STORE_PASSWORD_MAX);
 	if (crypto_pwhash_str(hash, password, pwlen,
-	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-		return store_fail(s, error_r, "hashing the password of '%s' "
-		    "failed (out of memory?)", email);
-	ret = store_query_int(s, STORE_STMT_USER_INSERT, p, NELEM(p), &r,
-	    &err);
+		crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return store_fail(s, error_r,
+		    "hashing the password of '%s' "
+		    "failed (out of memory?)",
+		    email);
+	ret = store_query_int(s, STORE_STMT_USER_INSERT, p, NELEM(p), &r, &err);
 	sodium_memzero(hash, sizeof(hash));
 	if (ret == STORE_DB_UNIQUE)
-		return store_fail(s, error_r, "user '%s' already exists in "
-		    "this account", email);
+		return store_fail(s, error_r,
+		    "user '%s' already exists in "
+		    "this account",
+		    email);
 	if (ret == STORE_DB_FOREIGN_KEY)
 		return store_fail(s, error_r, "no account with id %lld",
 		    (long long)account_id);
 	if (ret < 0)
-		return store_fail(s, error_r, "creating user '%s': %s", email,
-		    err);
+		return store_fail(
+		    s, error_r, "creating user '%s': %s", email, err);
 	if (id_r != NULL)
 		*id_r = r.value;
 	return 0;
@@ -641,8 +674,8 @@ struct store_hash_ctx {
 	char hash[crypto_pwhash_STRBYTES];
 };
 
-static int store_hash_row(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_hash_row(void *arg, const struct store_value *cols, size_t ncols)
 {
 	struct store_hash_ctx *ctx = arg;
 
@@ -667,18 +700,22 @@ store_user_verify(struct store *s, int64_t account_id, const char *email,
 	char q[65];
 
 	if (store_query(s, STORE_STMT_USER_HASH, p, NELEM(p), store_hash_row,
-	    &ctx, &err) < 0)
+		&ctx, &err) < 0)
 		return store_fail(s, error_r, "looking up user '%s': %s",
 		    store_quote(email, q), err);
-	if (ctx.found && (ctx.too_long ||
-	    crypto_pwhash_str_needs_rehash(ctx.hash,
-	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE) < 0))
-		return store_fail(s, error_r, "the stored password hash of "
-		    "user '%s' is not an argon2id string", email);
+	if (ctx.found &&
+	    (ctx.too_long ||
+		crypto_pwhash_str_needs_rehash(ctx.hash,
+		    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		    crypto_pwhash_MEMLIMIT_INTERACTIVE) < 0))
+		return store_fail(s, error_r,
+		    "the stored password hash of "
+		    "user '%s' is not an argon2id string",
+		    email);
 	/* An unknown user costs one hash too, so timing does not tell. */
 	if (crypto_pwhash_str_verify(ctx.found ? ctx.hash : store_dummy_hash,
-	    password, pwlen) != 0 || !ctx.found)
+		password, pwlen) != 0 ||
+	    !ctx.found)
 		return store_not_found(s, error_r, "wrong email or password");
 	return 0;
 }
@@ -697,7 +734,8 @@ store_secret_hash(const char *secret, char out[65])
 	sodium_memzero(h, sizeof(h));
 }
 
-static bool store_secret_hash_valid(const char *h)
+static bool
+store_secret_hash_valid(const char *h)
 {
 	return strspn(h, "0123456789abcdef") == STORE_SECRET_HASH_LEN &&
 	    h[STORE_SECRET_HASH_LEN] == '\0';
@@ -716,24 +754,29 @@ store_credential_create(struct store *s, int64_t account_id,
 	int ret;
 
 	if (!store_printable(username, STORE_USERNAME_MAX))
-		return store_fail(s, error_r, "invalid SMTP username '%s': "
+		return store_fail(s, error_r,
+		    "invalid SMTP username '%s': "
 		    "use 1-%d bytes without spaces or control characters",
 		    store_quote(username, q), STORE_USERNAME_MAX);
 	if (!store_secret_hash_valid(secret_hash))
-		return store_fail(s, error_r, "invalid secret hash for SMTP "
+		return store_fail(s, error_r,
+		    "invalid secret hash for SMTP "
 		    "username '%s': expected %d lower-case hex digits",
 		    username, STORE_SECRET_HASH_LEN);
-	ret = store_query_int(s, STORE_STMT_CRED_INSERT, p, NELEM(p), &r,
-	    &err);
+	ret = store_query_int(s, STORE_STMT_CRED_INSERT, p, NELEM(p), &r, &err);
 	if (ret == STORE_DB_UNIQUE)
-		return store_fail(s, error_r, "SMTP username '%s' is already "
-		    "taken", username);
+		return store_fail(s, error_r,
+		    "SMTP username '%s' is already "
+		    "taken",
+		    username);
 	if (ret == STORE_DB_FOREIGN_KEY)
 		return store_fail(s, error_r, "no account with id %lld",
 		    (long long)account_id);
 	if (ret < 0)
-		return store_fail(s, error_r, "creating SMTP credential "
-		    "'%s': %s", username, err);
+		return store_fail(s, error_r,
+		    "creating SMTP credential "
+		    "'%s': %s",
+		    username, err);
 	if (id_r != NULL)
 		*id_r = r.value;
 	return 0;
@@ -746,8 +789,8 @@ struct store_cred_ctx {
 	int stop;
 };
 
-static int store_cred_row(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_cred_row(void *arg, const struct store_value *cols, size_t ncols)
 {
 	struct store_cred_ctx *ctx = arg;
 	struct store_credential c;
@@ -768,17 +811,17 @@ static int store_cred_row(void *arg, const struct store_value *cols,
 
 int
 store_credential_list(struct store *s, int64_t account_id,
-    int (*cb)(void *arg, const struct store_credential *credential),
-    void *arg, const char **error_r)
+    int (*cb)(void *arg, const struct store_credential *credential), void *arg,
+    const char **error_r)
 {
 	struct store_value p[] = { P_INT(account_id) };
 	struct store_cred_ctx ctx = { .s = s, .cb = cb, .arg = arg };
 	const char *err;
 
 	if (store_query(s, STORE_STMT_CRED_LIST, p, NELEM(p), store_cred_row,
-	    &ctx, &err) < 0)
-		return store_fail(s, error_r, "listing SMTP credentials: %s",
-		    err);
+		&ctx, &err) < 0)
+		return store_fail(
+		    s, error_r, "listing SMTP credentials: %s", err);
 	return store_stopped(s, ctx.stop, error_r);
 }
 
@@ -792,20 +835,25 @@ store_credential_revoke(struct store *s, int64_t account_id,
 	const char *err;
 	char q[65];
 
-	if (store_query_int(s, STORE_STMT_CRED_REVOKE, p, NELEM(p), &r,
-	    &err) < 0)
-		return store_fail(s, error_r, "revoking SMTP credential "
-		    "'%s': %s", store_quote(username, q), err);
+	if (store_query_int(s, STORE_STMT_CRED_REVOKE, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(s, error_r,
+		    "revoking SMTP credential "
+		    "'%s': %s",
+		    store_quote(username, q), err);
 	if (r.rows == 0)
-		return store_not_found(s, error_r, "no active SMTP credential "
-		    "'%s' in this account", store_quote(username, q));
+		return store_not_found(s, error_r,
+		    "no active SMTP credential "
+		    "'%s' in this account",
+		    store_quote(username, q));
 	return 0;
 }
 
 /* ---- sender domains ---- */
 
 /* store_domain_valid - a normalized (lower-case A-label) domain name */
-static bool store_domain_valid(const char *d)
+static bool
+store_domain_valid(const char *d)
 {
 	size_t total = strlen(d);
 
@@ -837,27 +885,33 @@ store_domain_add(struct store *s, int64_t account_id, const char *domain,
 	int ret;
 
 	if (!store_domain_valid(domain))
-		return store_fail(s, error_r, "invalid domain '%s': expected "
+		return store_fail(s, error_r,
+		    "invalid domain '%s': expected "
 		    "a lower-case ASCII name (IDNs as xn-- labels) without "
-		    "a trailing dot", store_quote(domain, q));
-	ret = store_query(s, STORE_STMT_DOMAIN_INSERT, p, NELEM(p), NULL,
-	    NULL, &err);
+		    "a trailing dot",
+		    store_quote(domain, q));
+	ret = store_query(
+	    s, STORE_STMT_DOMAIN_INSERT, p, NELEM(p), NULL, NULL, &err);
 	if (ret == STORE_DB_FOREIGN_KEY)
 		return store_fail(s, error_r, "no account with id %lld",
 		    (long long)account_id);
 	if (ret == STORE_DB_UNIQUE) {
 		/* Who has it decides the message; the owner is not told. */
 		if (store_query_int(s, STORE_STMT_DOMAIN_OWNER, owner_p,
-		    NELEM(owner_p), &owner, &err) == 0 && owner.rows > 0 &&
-		    owner.value == account_id)
-			return store_fail(s, error_r, "domain '%s' is already "
-			    "in this account", domain);
-		return store_fail(s, error_r, "domain '%s' belongs to another "
-		    "account", domain);
+			NELEM(owner_p), &owner, &err) == 0 &&
+		    owner.rows > 0 && owner.value == account_id)
+			return store_fail(s, error_r,
+			    "domain '%s' is already "
+			    "in this account",
+			    domain);
+		return store_fail(s, error_r,
+		    "domain '%s' belongs to another "
+		    "account",
+		    domain);
 	}
 	if (ret < 0)
-		return store_fail(s, error_r, "adding domain '%s': %s",
-		    domain, err);
+		return store_fail(
+		    s, error_r, "adding domain '%s': %s", domain, err);
 	return 0;
 }
 
@@ -868,8 +922,8 @@ struct store_domain_ctx {
 	int stop;
 };
 
-static int store_domain_row(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_domain_row(void *arg, const struct store_value *cols, size_t ncols)
 {
 	struct store_domain_ctx *ctx = arg;
 
@@ -890,7 +944,7 @@ store_domain_list(struct store *s, int64_t account_id,
 	const char *err;
 
 	if (store_query(s, STORE_STMT_DOMAIN_LIST, p, NELEM(p),
-	    store_domain_row, &ctx, &err) < 0)
+		store_domain_row, &ctx, &err) < 0)
 		return store_fail(s, error_r, "listing domains: %s", err);
 	return store_stopped(s, ctx.stop, error_r);
 }
@@ -904,20 +958,23 @@ store_domain_remove(struct store *s, int64_t account_id, const char *domain,
 	const char *err;
 	char q[65];
 
-	if (store_query_int(s, STORE_STMT_DOMAIN_DELETE, p, NELEM(p), &r,
-	    &err) < 0)
+	if (store_query_int(
+		s, STORE_STMT_DOMAIN_DELETE, p, NELEM(p), &r, &err) < 0)
 		return store_fail(s, error_r, "removing domain '%s': %s",
 		    store_quote(domain, q), err);
 	if (r.rows == 0)
-		return store_not_found(s, error_r, "no domain '%s' in this "
-		    "account", store_quote(domain, q));
+		return store_not_found(s, error_r,
+		    "no domain '%s' in this "
+		    "account",
+		    store_quote(domain, q));
 	return 0;
 }
 
 /* ---- relay networks ---- */
 
 /* store_prefix_parse - "0".."max" without leading zeros; -1 if not */
-static int store_prefix_parse(const char *p, int max)
+static int
+store_prefix_parse(const char *p, int max)
 {
 	size_t n = strspn(p, "0123456789");
 	int v;
@@ -929,8 +986,8 @@ static int store_prefix_parse(const char *p, int max)
 }
 
 int
-store_cidr_canonical(const char *cidr, char out[STORE_CIDR_MAX], char *err,
-    size_t errlen)
+store_cidr_canonical(
+    const char *cidr, char out[STORE_CIDR_MAX], char *err, size_t errlen)
 {
 	unsigned char addr[16], masked[16];
 	char host[STORE_CIDR_MAX], text[INET6_ADDRSTRLEN], q[65];
@@ -946,20 +1003,25 @@ store_cidr_canonical(const char *cidr, char out[STORE_CIDR_MAX], char *err,
 		host[hostlen] = '\0';
 	}
 	if (hostlen >= sizeof(host) || inet_pton(af, host, addr) != 1) {
-		snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 address or "
-		    "network", store_quote(cidr, q));
+		snprintf(err, errlen,
+		    "'%s' is not an IPv4 or IPv6 address or "
+		    "network",
+		    store_quote(cidr, q));
 		return -1;
 	}
-	if (slash != NULL && (prefix = store_prefix_parse(slash + 1,
-	    bits)) < 0) {
-		snprintf(err, errlen, "'%s': the prefix length must be a "
-		    "number from 0 to %d", store_quote(cidr, q), bits);
+	if (slash != NULL &&
+	    (prefix = store_prefix_parse(slash + 1, bits)) < 0) {
+		snprintf(err, errlen,
+		    "'%s': the prefix length must be a "
+		    "number from 0 to %d",
+		    store_quote(cidr, q), bits);
 		return -1;
 	}
 	if (prefix < min) {
-		snprintf(err, errlen, "'%s': a network wider than /%d would "
-		    "let most of the Internet relay", store_quote(cidr, q),
-		    min);
+		snprintf(err, errlen,
+		    "'%s': a network wider than /%d would "
+		    "let most of the Internet relay",
+		    store_quote(cidr, q), min);
 		return -1;
 	}
 	memset(masked, 0, sizeof(masked));
@@ -969,8 +1031,10 @@ store_cidr_canonical(const char *cidr, char out[STORE_CIDR_MAX], char *err,
 		    (unsigned char)(0xff << (8 - prefix % 8));
 	inet_ntop(af, masked, text, sizeof(text));
 	if (memcmp(masked, addr, (size_t)bits / 8) != 0) {
-		snprintf(err, errlen, "'%s' has bits set past /%d; did you "
-		    "mean %s/%d?", store_quote(cidr, q), prefix, text, prefix);
+		snprintf(err, errlen,
+		    "'%s' has bits set past /%d; did you "
+		    "mean %s/%d?",
+		    store_quote(cidr, q), prefix, text, prefix);
 		return -1;
 	}
 	snprintf(out, STORE_CIDR_MAX, "%s/%d", text, prefix);
@@ -978,8 +1042,8 @@ store_cidr_canonical(const char *cidr, char out[STORE_CIDR_MAX], char *err,
 }
 
 int
-store_relay_ip_add(struct store *s, int64_t account_id, const char *cidr,
-    const char **error_r)
+store_relay_ip_add(
+    struct store *s, int64_t account_id, const char *cidr, const char **error_r)
 {
 	char canon[STORE_CIDR_MAX], why[256];
 	struct store_value p[] = { P_INT(account_id), P_TEXT(canon),
@@ -989,23 +1053,25 @@ store_relay_ip_add(struct store *s, int64_t account_id, const char *cidr,
 
 	if (store_cidr_canonical(cidr, canon, why, sizeof(why)) < 0)
 		return store_fail(s, error_r, "invalid relay network %s", why);
-	ret = store_query(s, STORE_STMT_RELAY_INSERT, p, NELEM(p), NULL, NULL,
-	    &err);
+	ret = store_query(
+	    s, STORE_STMT_RELAY_INSERT, p, NELEM(p), NULL, NULL, &err);
 	if (ret == STORE_DB_UNIQUE)
-		return store_fail(s, error_r, "relay network %s is already in "
-		    "this account", canon);
+		return store_fail(s, error_r,
+		    "relay network %s is already in "
+		    "this account",
+		    canon);
 	if (ret == STORE_DB_FOREIGN_KEY)
 		return store_fail(s, error_r, "no account with id %lld",
 		    (long long)account_id);
 	if (ret < 0)
-		return store_fail(s, error_r, "adding relay network %s: %s",
-		    canon, err);
+		return store_fail(
+		    s, error_r, "adding relay network %s: %s", canon, err);
 	return 0;
 }
 
 int
-store_relay_ip_remove(struct store *s, int64_t account_id, const char *cidr,
-    const char **error_r)
+store_relay_ip_remove(
+    struct store *s, int64_t account_id, const char *cidr, const char **error_r)
 {
 	char canon[STORE_CIDR_MAX], why[256];
 	struct store_value p[] = { P_INT(account_id), P_TEXT(canon) };
@@ -1014,13 +1080,15 @@ store_relay_ip_remove(struct store *s, int64_t account_id, const char *cidr,
 
 	if (store_cidr_canonical(cidr, canon, why, sizeof(why)) < 0)
 		return store_fail(s, error_r, "invalid relay network %s", why);
-	if (store_query_int(s, STORE_STMT_RELAY_DELETE, p, NELEM(p), &r,
-	    &err) < 0)
-		return store_fail(s, error_r, "removing relay network %s: %s",
-		    canon, err);
+	if (store_query_int(s, STORE_STMT_RELAY_DELETE, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(
+		    s, error_r, "removing relay network %s: %s", canon, err);
 	if (r.rows == 0)
-		return store_not_found(s, error_r, "no relay network %s in "
-		    "this account", canon);
+		return store_not_found(s, error_r,
+		    "no relay network %s in "
+		    "this account",
+		    canon);
 	return 0;
 }
 
@@ -1031,8 +1099,8 @@ struct store_relay_ctx {
 	int stop;
 };
 
-static int store_relay_row(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_relay_row(void *arg, const struct store_value *cols, size_t ncols)
 {
 	struct store_relay_ctx *ctx = arg;
 
@@ -1051,10 +1119,10 @@ store_relay_ip_list(struct store *s, int64_t account_id,
 	struct store_relay_ctx ctx = { .s = s, .cb = cb, .arg = arg };
 	const char *err;
 
-	if (store_query(s, STORE_STMT_RELAY_LIST, p, NELEM(p),
-	    store_relay_row, &ctx, &err) < 0)
-		return store_fail(s, error_r, "listing relay networks: %s",
-		    err);
+	if (store_query(s, STORE_STMT_RELAY_LIST, p, NELEM(p), store_relay_row,
+		&ctx, &err) < 0)
+		return store_fail(
+		    s, error_r, "listing relay networks: %s", err);
 	return store_stopped(s, ctx.stop, error_r);
 }
 
@@ -1075,8 +1143,8 @@ struct store_policy_ctx {
 	int stop;
 };
 
-static int store_policy_row(void *arg, const struct store_value *c,
-    size_t ncols)
+static int
+store_policy_row(void *arg, const struct store_value *c, size_t ncols)
 {
 	struct store_policy_ctx *ctx = arg;
 	const struct store_policy_cb *cb = ctx->cb;
@@ -1107,19 +1175,20 @@ static int store_policy_row(void *arg, const struct store_value *c,
 }
 
 int
-store_policy_load(struct store *s, const struct store_policy_cb *cb,
-    void *arg, const char **error_r)
+store_policy_load(struct store *s, const struct store_policy_cb *cb, void *arg,
+    const char **error_r)
 {
 	static const struct {
 		enum store_policy_kind kind;
 		enum store_stmt_id stmt;
 		const char *what;
 	} steps[] = {
-		{ STORE_POLICY_ACCOUNTS, STORE_STMT_POLICY_ACCOUNTS, "accounts" },
+		{ STORE_POLICY_ACCOUNTS, STORE_STMT_POLICY_ACCOUNTS,
+		    "accounts" },
 		{ STORE_POLICY_DOMAINS, STORE_STMT_POLICY_DOMAINS, "domains" },
 		{ STORE_POLICY_CREDS, STORE_STMT_POLICY_CREDS, "credentials" },
 		{ STORE_POLICY_RELAYS, STORE_STMT_POLICY_RELAYS,
-		  "relay networks" },
+		    "relay networks" },
 	};
 	const bool wanted[] = { cb->account != NULL, cb->domain != NULL,
 		cb->credential != NULL, cb->relay_ip != NULL };
@@ -1129,18 +1198,20 @@ store_policy_load(struct store *s, const struct store_policy_cb *cb,
 
 	/* One read transaction: the four tables from the same instant. */
 	if (store_begin(s, false, &err) < 0)
-		return store_fail(s, error_r, "loading the SMTP policy: %s",
-		    err);
+		return store_fail(
+		    s, error_r, "loading the SMTP policy: %s", err);
 	for (size_t i = 0; i < NELEM(steps) && ctx.stop == 0; i++) {
 		if (!wanted[steps[i].kind])
 			continue;
 		ctx.kind = steps[i].kind;
 		if (store_query(s, steps[i].stmt, NULL, 0, store_policy_row,
-		    &ctx, &err) < 0) {
+			&ctx, &err) < 0) {
 			snprintf(msg, sizeof(msg), "%s", err);
 			s->driver->rollback(s->conn);
-			return store_fail(s, error_r, "loading the SMTP "
-			    "policy (%s): %s", steps[i].what, msg);
+			return store_fail(s, error_r,
+			    "loading the SMTP "
+			    "policy (%s): %s",
+			    steps[i].what, msg);
 		}
 	}
 	/* Nothing was written: ending the read cannot lose anything. */
@@ -1154,7 +1225,8 @@ store_changed(struct store *s, bool *changed_r, const char **error_r)
 	const char *err;
 
 	if (s->in_callback)
-		return store_fail(s, error_r, "store used from inside one of "
+		return store_fail(s, error_r,
+		    "store used from inside one of "
 		    "its own callbacks");
 	if (s->driver->changed(s->conn, changed_r, &err) < 0)
 		return store_fail(s, error_r, "checking for changes: %s", err);
@@ -1163,13 +1235,14 @@ store_changed(struct store *s, bool *changed_r, const char **error_r)
 
 /* ---- meta ---- */
 
-static bool store_meta_key_valid(const char *key)
+static bool
+store_meta_key_valid(const char *key)
 {
 	return store_printable(key, STORE_META_KEY_MAX);
 }
 
-static int store_meta_row(void *arg, const struct store_value *cols,
-    size_t ncols)
+static int
+store_meta_row(void *arg, const struct store_value *cols, size_t ncols)
 {
 	char **value_r = arg;
 
@@ -1179,8 +1252,8 @@ static int store_meta_row(void *arg, const struct store_value *cols,
 }
 
 int
-store_meta_get(struct store *s, const char *key, char **value_r,
-    const char **error_r)
+store_meta_get(
+    struct store *s, const char *key, char **value_r, const char **error_r)
 {
 	struct store_value p[] = { P_TEXT(key) };
 	const char *err;
@@ -1188,14 +1261,14 @@ store_meta_get(struct store *s, const char *key, char **value_r,
 
 	*value_r = NULL;
 	if (!store_meta_key_valid(key))
-		return store_fail(s, error_r, "invalid meta key '%s'",
-		    store_quote(key, q));
+		return store_fail(
+		    s, error_r, "invalid meta key '%s'", store_quote(key, q));
 	if (store_query(s, STORE_STMT_META_GET, p, NELEM(p), store_meta_row,
-	    value_r, &err) < 0) {
+		value_r, &err) < 0) {
 		free(*value_r);
 		*value_r = NULL;
-		return store_fail(s, error_r, "reading meta '%s': %s", key,
-		    err);
+		return store_fail(
+		    s, error_r, "reading meta '%s': %s", key, err);
 	}
 	if (*value_r == NULL)
 		return store_not_found(s, error_r, "no meta key '%s'", key);
@@ -1203,19 +1276,19 @@ store_meta_get(struct store *s, const char *key, char **value_r,
 }
 
 int
-store_meta_set(struct store *s, const char *key, const char *value,
-    const char **error_r)
+store_meta_set(
+    struct store *s, const char *key, const char *value, const char **error_r)
 {
 	struct store_value p[] = { P_TEXT(key), P_TEXT(value) };
 	const char *err;
 	char q[65];
 
 	if (!store_meta_key_valid(key))
-		return store_fail(s, error_r, "invalid meta key '%s'",
-		    store_quote(key, q));
-	if (store_query(s, STORE_STMT_META_SET, p, NELEM(p), NULL, NULL,
-	    &err) < 0)
-		return store_fail(s, error_r, "writing meta '%s': %s", key,
-		    err);
+		return store_fail(
+		    s, error_r, "invalid meta key '%s'", store_quote(key, q));
+	if (store_query(s, STORE_STMT_META_SET, p, NELEM(p), NULL, NULL, &err) <
+	    0)
+		return store_fail(
+		    s, error_r, "writing meta '%s': %s", key, err);
 	return 0;
 }

@@ -96,8 +96,8 @@ bool store_account_name_valid(const char *name);
  * store_account_create - create an enabled account; its id goes to *id_r
  * (may be NULL).  Fails on an invalid name or if the name is taken.
  */
-int store_account_create(struct store *s, const char *name, int64_t *id_r,
-    const char **error_r);
+int store_account_create(
+    struct store *s, const char *name, int64_t *id_r, const char **error_r);
 
 /* store_account_find - look an account up by name: 0 found, 1 not, -1 */
 int store_account_find(struct store *s, const char *name,
@@ -113,8 +113,8 @@ int store_account_list(struct store *s,
  * account keeps its data; the SMTP server refuses its mail.  Returns 0, 1
  * if there is no such account, or -1.
  */
-int store_account_set_disabled(struct store *s, int64_t account_id,
-    bool disabled, const char **error_r);
+int store_account_set_disabled(
+    struct store *s, int64_t account_id, bool disabled, const char **error_r);
 
 /* ---- users (people who log in to the web interface) ---- */
 
@@ -187,8 +187,8 @@ int store_credential_create(struct store *s, int64_t account_id,
 /* store_credential_list - call cb for each credential of the account,
  * revoked ones included, by username */
 int store_credential_list(struct store *s, int64_t account_id,
-    int (*cb)(void *arg, const struct store_credential *credential),
-    void *arg, const char **error_r);
+    int (*cb)(void *arg, const struct store_credential *credential), void *arg,
+    const char **error_r);
 
 /*
  * store_credential_revoke - revoke the account's credential username now.
@@ -218,8 +218,8 @@ int store_domain_list(struct store *s, int64_t account_id,
     const char **error_r);
 
 /* store_domain_remove - 0 removed, 1 the account has no such domain, -1 */
-int store_domain_remove(struct store *s, int64_t account_id,
-    const char *domain, const char **error_r);
+int store_domain_remove(struct store *s, int64_t account_id, const char *domain,
+    const char **error_r);
 
 /* ---- relay networks (clients that may send without AUTH) ---- */
 
@@ -234,8 +234,8 @@ int store_domain_remove(struct store *s, int64_t account_id,
  * networks wider than /8 (IPv4) or /16 (IPv6), which would make Herald
  * all but an open relay.  Returns 0, or -1 with a reason in err.
  */
-int store_cidr_canonical(const char *cidr, char out[STORE_CIDR_MAX],
-    char *err, size_t errlen);
+int store_cidr_canonical(
+    const char *cidr, char out[STORE_CIDR_MAX], char *err, size_t errlen);
 
 /*
  * store_relay_ip_add - let clients from cidr send for the account without
@@ -247,8 +247,8 @@ int store_relay_ip_add(struct store *s, int64_t account_id, const char *cidr,
 
 /* store_relay_ip_remove - cidr in any form that has the same canonical
  * form; 0 removed, 1 the account has no such entry, -1 */
-int store_relay_ip_remove(struct store *s, int64_t account_id,
-    const char *cidr, const char **error_r);
+int store_relay_ip_remove(struct store *s, int64_t account_id, const char *cidr,
+    const char **error_r);
 
 /* store_relay_ip_list - call cb for each canonical network of the account */
 int store_relay_ip_list(struct store *s, int64_t account_id,
@@ -264,9 +264,8 @@ struct store_policy_cb {
 	int (*account)(void *arg, int64_t id, const char *name, bool disabled);
 	int (*domain)(void *arg, int64_t account_id, const char *domain);
 	/* not revoked credentials only */
-	int (*credential)(void *arg, int64_t account_id,
-	    int64_t credential_id, const char *username,
-	    const char *secret_hash);
+	int (*credential)(void *arg, int64_t account_id, int64_t credential_id,
+	    const char *username, const char *secret_hash);
 	int (*relay_ip)(void *arg, int64_t account_id, const char *cidr);
 };
 
@@ -294,11 +293,11 @@ int store_changed(struct store *s, bool *changed_r, const char **error_r);
  * store_meta_get - the value of key in *value_r, allocated (free() it):
  * 0 found, 1 absent (*value_r = NULL), -1 error.
  */
-int store_meta_get(struct store *s, const char *key, char **value_r,
-    const char **error_r);
+int store_meta_get(
+    struct store *s, const char *key, char **value_r, const char **error_r);
 
 /* store_meta_set - set key to value, replacing any old value */
-int store_meta_set(struct store *s, const char *key, const char *value,
-    const char **error_r);
+int store_meta_set(
+    struct store *s, const char *key, const char *value, const char **error_r);
 
 #endif

@@ -16,22 +16,25 @@ extern const char *const fuzz_seeds[];
 extern const size_t fuzz_nseeds;
 
 const char *const fuzz_seeds[] = {
-    "From: Alice <alice@example.com>\r\nSubject: hi\r\n there\r\n",
-    "From: \"Joe Q. Public\" <john.q.public@example.com>\r\n",
-    "From: Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>\r\n",
-    "From: <boss@nil.test>, \"Giant; \\\"Big\\\" Box\" "
-    "<sysservices@example.net>\r\n",
-    "From: A Group:Ed Jones <c@a.test>,joe@where.test,John "
-    "<jdoe@one.test>;\r\n",
-    "From: Undisclosed recipients:;\n",
-    "From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\n",
-    "From: (Empty list)(start)Hidden recipients  :(nobody(that I know))  ;\n",
-    "From: Mary Smith <@node.test,@node2.test:mary@example.net>\n",
-    "From: jdoe@machine(comment).  example\n",
-    "From: \"δ\" <δοκιμή@παράδειγμα.δοκιμή>\r\n",
-    "From: user@bücher.example, u@[192.0.2.1], v@[IPv6:::1]\r\n",
-    "From: =?UTF-8?B?w4FsdmFybw==?= <a@example.com>\r\nX: y\r\n\r\nbody",
-    "Subject: x\r\nFrom : a..b@docomo.ne.jp\r\n",
+	"From: Alice <alice@example.com>\r\nSubject: hi\r\n there\r\n",
+	"From: \"Joe Q. Public\" <john.q.public@example.com>\r\n",
+	"From: Mary Smith <mary@x.test>, jdoe@example.org, Who? "
+	"<one@y.test>\r\n",
+	"From: <boss@nil.test>, \"Giant; \\\"Big\\\" Box\" "
+	"<sysservices@example.net>\r\n",
+	"From: A Group:Ed Jones <c@a.test>,joe@where.test,John "
+	"<jdoe@one.test>;\r\n",
+	"From: Undisclosed recipients:;\n",
+	"From: Pete(A nice \\) chap) <pete(his account)@silly.test(his "
+	"host)>\n",
+	"From: (Empty list)(start)Hidden recipients  :(nobody(that I know))  "
+	";\n",
+	"From: Mary Smith <@node.test,@node2.test:mary@example.net>\n",
+	"From: jdoe@machine(comment).  example\n",
+	"From: \"δ\" <δοκιμή@παράδειγμα.δοκιμή>\r\n",
+	"From: user@bücher.example, u@[192.0.2.1], v@[IPv6:::1]\r\n",
+	"From: =?UTF-8?B?w4FsdmFybw==?= <a@example.com>\r\nX: y\r\n\r\nbody",
+	"Subject: x\r\nFrom : a..b@docomo.ne.jp\r\n",
 };
 const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
 
@@ -68,7 +71,7 @@ domains(const char *value)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const names[] = {"From", "subject", "X", "Sender"};
+	static const char *const names[] = { "From", "subject", "X", "Sender" };
 	const char *hdr = (const char *)data;
 	char *copy;
 

@@ -27,17 +27,17 @@ struct settings {
 
 static const struct config_def defs[] = {
 	{ "a.name", CONFIG_STRING, offsetof(struct settings, name), "x", 0, 0,
-	  NULL, "a string" },
+	    NULL, "a string" },
 	{ "a.count", CONFIG_INT, offsetof(struct settings, count), "5", 1, 10,
-	  NULL, "an int" },
+	    NULL, "an int" },
 	{ "a.flag", CONFIG_BOOL, offsetof(struct settings, flag), "no", 0, 0,
-	  NULL, "a bool" },
+	    NULL, "a bool" },
 	{ "b.size", CONFIG_SIZE, offsetof(struct settings, size), "1k", 512,
-	  1 << 30, NULL, "a size" },
+	    1 << 30, NULL, "a size" },
 	{ "b.wait", CONFIG_DURATION, offsetof(struct settings, wait), "30s",
-	  100, 3600000, NULL, "a duration" },
+	    100, 3600000, NULL, "a duration" },
 	{ "b.mode", CONFIG_ENUM, offsetof(struct settings, mode), "two", 0, 0,
-	  "one|two|three", "an enum" },
+	    "one|two|three", "an enum" },
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -62,7 +62,7 @@ test_defaults(void **state)
 struct set_case {
 	const char *name, *value;
 	int ok;
-	const char *err_part;  /* must appear in the error */
+	const char *err_part; /* must appear in the error */
 };
 
 static const struct set_case set_cases[] = {
@@ -101,8 +101,8 @@ test_set(void **state)
 
 		memset(&s, 0, sizeof(s));
 		config_defaults(defs, NDEFS, &s);
-		r = config_set(defs, NDEFS, &s, c->name, c->value, "here: ", err,
-		    sizeof(err));
+		r = config_set(defs, NDEFS, &s, c->name, c->value,
+		    "here: ", err, sizeof(err));
 		if (c->ok) {
 			assert_int_equal(r, 0);
 		} else {
@@ -124,14 +124,17 @@ test_values(void **state)
 	memset(&s, 0, sizeof(s));
 	config_defaults(defs, NDEFS, &s);
 	assert_int_equal(config_set(defs, NDEFS, &s, "b.size", "50M", NULL, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(s.size, 50u << 20);
 	assert_int_equal(config_set(defs, NDEFS, &s, "b.wait", "250ms", NULL,
-	    err, sizeof(err)), 0);
+			     err, sizeof(err)),
+	    0);
 	assert_int_equal(s.wait, 250);
-	assert_int_equal(config_set(defs, NDEFS, &s, "b.wait", "2h", NULL, err,
-	    sizeof(err)), -1);
-	assert_int_equal(s.wait, 250);  /* a refused value changes nothing */
+	assert_int_equal(
+	    config_set(defs, NDEFS, &s, "b.wait", "2h", NULL, err, sizeof(err)),
+	    -1);
+	assert_int_equal(s.wait, 250); /* a refused value changes nothing */
 	config_free(defs, NDEFS, &s);
 }
 
@@ -158,9 +161,9 @@ test_file(void **state)
 	memset(&s, 0, sizeof(s));
 	config_defaults(defs, NDEFS, &s);
 	path = write_temp("# comment\n\n[a]\nname = hello world  # trailing\n"
-	    "count=9\n[b]\nmode = one\na.flag = yes\n");
-	assert_int_equal(config_load_file(defs, NDEFS, &s, path, err,
-	    sizeof(err)), 0);
+			  "count=9\n[b]\nmode = one\na.flag = yes\n");
+	assert_int_equal(
+	    config_load_file(defs, NDEFS, &s, path, err, sizeof(err)), 0);
 	assert_string_equal(s.name, "hello world");
 	assert_int_equal(s.count, 9);
 	assert_int_equal(s.mode, 0);
@@ -169,29 +172,30 @@ test_file(void **state)
 	free(path);
 
 	path = write_temp("[a]\ncount = 3\n\nbogus = 1\n");
-	assert_int_equal(config_load_file(defs, NDEFS, &s, path, err,
-	    sizeof(err)), -1);
+	assert_int_equal(
+	    config_load_file(defs, NDEFS, &s, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":4: unknown setting 'a.bogus'"));
 	assert_non_null(strstr(err, path));
 	unlink(path);
 	free(path);
 
 	path = write_temp("a.count\n");
-	assert_int_equal(config_load_file(defs, NDEFS, &s, path, err,
-	    sizeof(err)), -1);
+	assert_int_equal(
+	    config_load_file(defs, NDEFS, &s, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":1: expected 'name = value'"));
 	unlink(path);
 	free(path);
 
 	path = write_temp("[a\ncount = 1\n");
-	assert_int_equal(config_load_file(defs, NDEFS, &s, path, err,
-	    sizeof(err)), -1);
+	assert_int_equal(
+	    config_load_file(defs, NDEFS, &s, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":1: bad section header"));
 	unlink(path);
 	free(path);
 
 	assert_int_equal(config_load_file(defs, NDEFS, &s,
-	    "/nonexistent/herald.conf", err, sizeof(err)), 1);
+			     "/nonexistent/herald.conf", err, sizeof(err)),
+	    1);
 	config_free(defs, NDEFS, &s);
 }
 

@@ -60,10 +60,12 @@ setup(void **state)
 	assert_non_null(st);
 	assert_int_equal(store_migrate(st, &error), 0);
 	assert_int_equal(store_account_create(st, "acme", &account, &error), 0);
-	assert_int_equal(store_domain_add(st, account, "example.com", &error), 0);
+	assert_int_equal(
+	    store_domain_add(st, account, "example.com", &error), 0);
 	store_secret_hash(SECRET, hash);
-	assert_int_equal(store_credential_create(st, account, "app1", hash, &cred,
-	    &error), 0);
+	assert_int_equal(
+	    store_credential_create(st, account, "app1", hash, &cred, &error),
+	    0);
 	store_close(&st);
 
 	fx.cfg.hostname = "herald.test";
@@ -131,8 +133,8 @@ connect_session(enum listener_kind kind)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(0x7f000001);
-	session_start(&fx.loop, sv[0], (struct sockaddr *)&sin, sizeof(sin),
-	    kind);
+	session_start(
+	    &fx.loop, sv[0], (struct sockaddr *)&sin, sizeof(sin), kind);
 	return sv[1];
 }
 
@@ -149,8 +151,8 @@ reply_for(int fd, const char *text, bool *closed_r)
 	uint64_t deadline = now_ms() + 5000;
 
 	if (text && *text)
-		assert_int_equal(write(fd, text, strlen(text)),
-		    (ssize_t)strlen(text));
+		assert_int_equal(
+		    write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	*closed_r = false;
 	got[0] = '\0';
 	while (now_ms() < deadline) {
@@ -185,7 +187,7 @@ reply_for(int fd, const char *text, bool *closed_r)
 
 struct step {
 	const char *send;
-	const char *expect;   /* prefix of the final reply line; "CLOSED" */
+	const char *expect; /* prefix of the final reply line; "CLOSED" */
 };
 
 static void
@@ -231,7 +233,8 @@ test_mx_flow(void **state)
 		{ "RCPT TO:<Postmaster>\r\n", "250 2.1.5" },
 		{ "RCPT TO:<x@INBOUND.test>\r\n", "250 2.1.5" },
 		{ "DATA\r\n", "354 " },
-		{ "Subject: t\r\n\r\n..dot\r\nhi\r\n.\r\n", "250 2.0.0 Ok: queued as " },
+		{ "Subject: t\r\n\r\n..dot\r\nhi\r\n.\r\n",
+		    "250 2.0.0 Ok: queued as " },
 		{ "VRFY x\r\n", "252 2.5.2" },
 		{ "NOOP\r\n", "250 2.0.0" },
 		{ "FOO\r\n", "500 5.5.1" },
@@ -252,7 +255,8 @@ test_pipelining_and_bdat(void **state)
 		{ "EHLO c\r\n", "250 HELP" },
 		/* Pipelined: the replies come in order; we see the last. */
 		{ "MAIL FROM:<>\r\nRCPT TO:<a@inbound.test>\r\n"
-		  "RCPT TO:<b@inbound.test>\r\n", "250 2.1.5" },
+		  "RCPT TO:<b@inbound.test>\r\n",
+		    "250 2.1.5" },
 		{ "BDAT 12\r\nSubject: x\r\n", "250 2.0.0 Ok: 12 octets" },
 		{ "DATA\r\n", "503 5.5.1" },
 		{ "BDAT 8 LAST\r\n\r\nbody\r\n", "250 2.0.0 Ok: queued as " },
@@ -270,7 +274,8 @@ test_pipelining_and_bdat(void **state)
 		{ "MAIL FROM:<a@b.example> BODY=8BITMIME\r\n", "250" },
 		{ "RCPT TO:<a@inbound.test>\r\n", "250" },
 		{ "DATA\r\n", "354" },
-		{ "Subject: 8bit \xc3\xa9\r\n\r\nbare\rCR\r\n.\r\n", "554 5.6.0 Bare <CR> on line 3" },
+		{ "Subject: 8bit \xc3\xa9\r\n\r\nbare\rCR\r\n.\r\n",
+		    "554 5.6.0 Bare <CR> on line 3" },
 		{ "MAIL FROM:<\xc3\xa9@b.example>\r\n", "553 5.6.7" },
 		{ "MAIL FROM:<\xc3\xa9@b.example> SMTPUTF8\r\n", "250" },
 		{ "RCPT TO:<a@inbound.test>\r\n", "250" },
@@ -334,16 +339,17 @@ test_submission_auth(void **state)
 		{ "RCPT TO:<anyone@anywhere.example>\r\n", "250 2.1.5" },
 		{ "DATA\r\n", "354" },
 		{ "From: Joe <joe@other.example>\r\n\r\nx\r\n.\r\n",
-		  "550 5.7.1 From: domain other.example" },
+		    "550 5.7.1 From: domain other.example" },
 		{ "MAIL FROM:<a@example.com>\r\n", "250" },
 		{ "RCPT TO:<anyone@anywhere.example>\r\n", "250" },
 		{ "DATA\r\n", "354" },
-		{ "Subject: no from\r\n\r\nx\r\n.\r\n", "550 5.7.1 Message has no From:" },
+		{ "Subject: no from\r\n\r\nx\r\n.\r\n",
+		    "550 5.7.1 Message has no From:" },
 		{ "MAIL FROM:<a@example.com>\r\n", "250" },
 		{ "RCPT TO:<anyone@anywhere.example>\r\n", "250" },
 		{ "DATA\r\n", "354" },
 		{ "From: \"Joe, Jr\" <joe@example.com>\r\n\r\nx\r\n.\r\n",
-		  "250 2.0.0 Ok: queued as" },
+		    "250 2.0.0 Ok: queued as" },
 		{ NULL, NULL },
 	};
 

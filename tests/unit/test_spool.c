@@ -98,7 +98,7 @@ test_envelope_roundtrip(void **state)
 	assert_string_equal(r.id, e.id);
 	assert_int_equal(r.account_id, 7);
 	assert_int_equal(r.credential_id, 3);
-	assert_string_equal(r.sender, "");   /* the null sender survives */
+	assert_string_equal(r.sender, ""); /* the null sender survives */
 	assert_string_equal(r.envid, "env id%1");
 	assert_int_equal(r.body, 2);
 	assert_int_equal(r.ret, 1);
@@ -153,15 +153,18 @@ commit_many(const struct spool_config *cfg)
 		make_env(&e, "s@example.com");
 		m = spool_msg_new(sp, &e, &error);
 		assert_non_null(m);
-		snprintf(body, sizeof(body), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
+		snprintf(
+		    body, sizeof(body), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
 		/* Write in pieces bigger and smaller than the write buffer. */
 		assert_int_equal(spool_msg_write(m, body, 5), 0);
-		assert_int_equal(spool_msg_write(m, body + 5, strlen(body) - 5), 0);
+		assert_int_equal(
+		    spool_msg_write(m, body + 5, strlen(body) - 5), 0);
 		if (i % 10 == 0) {
 			char big[10000];
 
 			memset(big, 'x', sizeof(big));
-			assert_int_equal(spool_msg_write(m, big, sizeof(big)), 0);
+			assert_int_equal(
+			    spool_msg_write(m, big, sizeof(big)), 0);
 		}
 		assert_int_equal(spool_msg_commit(&m, on_commit, &w), 0);
 		assert_null(m);
@@ -216,7 +219,8 @@ test_read_back(void **state)
 	assert_int_equal(r.size, strlen(msg));
 	assert_string_equal(r.sender, "s@example.com");
 	fd = open(path, O_RDONLY);
-	assert_int_equal(pread(fd, got, sizeof(got), off), (ssize_t)strlen(msg));
+	assert_int_equal(
+	    pread(fd, got, sizeof(got), off), (ssize_t)strlen(msg));
 	close(fd);
 	assert_memory_equal(got, msg, strlen(msg));
 	envelope_clear(&r);
@@ -277,7 +281,7 @@ test_abort_and_recovery(void **state)
 		spool_msg_commit(&m3, on_commit, &w);
 		wait_for(&w, 1);
 	}
-	spool_msg_abort(&m);  /* frees memory; recreate the leftover by hand */
+	spool_msg_abort(&m); /* frees memory; recreate the leftover by hand */
 	snprintf(path, sizeof(path), "%s/incoming/%s", dir, e2.id);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
 	assert_int_equal(write(fd, "HERALD", 6), 6);
@@ -308,7 +312,7 @@ test_queue_ids(void **state)
 	for (int i = 0; i < 10000; i++) {
 		queue_id_new(b);
 		assert_true(queue_id_valid(b));
-		assert_true(strcmp(a, b) < 0);  /* sorted by creation */
+		assert_true(strcmp(a, b) < 0); /* sorted by creation */
 		memcpy(a, b, sizeof(a));
 	}
 	assert_false(queue_id_valid("short"));

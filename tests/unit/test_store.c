@@ -27,7 +27,8 @@ struct fixture {
 	struct store *s;
 };
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *err = NULL;
@@ -45,7 +46,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	struct fixture *f = *state;
 	char cmd[256];
@@ -59,16 +61,16 @@ static int teardown(void **state)
 }
 
 /* sql_int - run a one-integer query directly with SQLite, bypassing us */
-static int64_t sql_int(const char *path, const char *sql)
+static int64_t
+sql_int(const char *path, const char *sql)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-	    NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -76,7 +78,8 @@ static int64_t sql_int(const char *path, const char *sql)
 	return v;
 }
 
-static int64_t new_account(struct store *s, const char *name)
+static int64_t
+new_account(struct store *s, const char *name)
 {
 	const char *err = NULL;
 	int64_t id = 0;
@@ -90,13 +93,14 @@ static int64_t new_account(struct store *s, const char *name)
 /* ---- policy snapshot collector ---- */
 
 struct policy {
-	char text[4096];	/* one line per row, in callback order */
+	char text[4096]; /* one line per row, in callback order */
 	int accounts, domains, credentials, relays;
 };
 
 static void policy_add(struct policy *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void policy_add(struct policy *p, const char *fmt, ...)
+static void
+policy_add(struct policy *p, const char *fmt, ...)
 {
 	size_t n = strlen(p->text);
 	va_list ap;
@@ -106,7 +110,8 @@ static void policy_add(struct policy *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int pol_account(void *arg, int64_t id, const char *name, bool disabled)
+static int
+pol_account(void *arg, int64_t id, const char *name, bool disabled)
 {
 	struct policy *p = arg;
 
@@ -116,7 +121,8 @@ static int pol_account(void *arg, int64_t id, const char *name, bool disabled)
 	return 0;
 }
 
-static int pol_domain(void *arg, int64_t account_id, const char *domain)
+static int
+pol_domain(void *arg, int64_t account_id, const char *domain)
 {
 	struct policy *p = arg;
 
@@ -125,20 +131,21 @@ static int pol_domain(void *arg, int64_t account_id, const char *domain)
 	return 0;
 }
 
-static int pol_credential(void *arg, int64_t account_id, int64_t id,
-    const char *username, const char *secret_hash)
+static int
+pol_credential(void *arg, int64_t account_id, int64_t id, const char *username,
+    const char *secret_hash)
 {
 	struct policy *p = arg;
 
 	assert_int_equal(strlen(secret_hash), 64);
 	assert_true(id > 0);
 	p->credentials++;
-	policy_add(p, "credential %lld %s\n", (long long)account_id,
-	    username);
+	policy_add(p, "credential %lld %s\n", (long long)account_id, username);
 	return 0;
 }
 
-static int pol_relay(void *arg, int64_t account_id, const char *cidr)
+static int
+pol_relay(void *arg, int64_t account_id, const char *cidr)
 {
 	struct policy *p = arg;
 
@@ -154,7 +161,8 @@ static const struct store_policy_cb policy_cb = {
 	.relay_ip = pol_relay,
 };
 
-static void load_policy(struct store *s, struct policy *p)
+static void
+load_policy(struct store *s, struct policy *p)
 {
 	const char *err = NULL;
 
@@ -165,7 +173,8 @@ static void load_policy(struct store *s, struct policy *p)
 
 /* ---- tests ---- */
 
-static void test_migrate_idempotent(void **state)
+static void
+test_migrate_idempotent(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -176,47 +185,53 @@ static void test_migrate_idempotent(void **state)
 	assert_true(n >= 1);
 	assert_int_equal(store_migrate(f->s, &err), 0);
 	assert_int_equal(store_migrate(f->s, &err), 0);
-	assert_int_equal(sql_int(f->path,
-	    "SELECT COUNT(*) FROM schema_migrations"), n);
-	assert_int_equal(sql_int(f->path,
-	    "SELECT MAX(version) FROM schema_migrations"), n);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"), n);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT MAX(version) FROM schema_migrations"), n);
 
 	/* a second connection migrating finds nothing to do */
 	struct store *s2 = store_open(f->path, &err);
 	assert_non_null(s2);
 	assert_int_equal(store_migrate(s2, &err), 0);
 	store_close(&s2);
-	assert_int_equal(sql_int(f->path,
-	    "SELECT COUNT(*) FROM schema_migrations"), n);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"), n);
 
 	/* the data survives a migrate */
 	new_account(f->s, "acme");
 	assert_int_equal(store_migrate(f->s, &err), 0);
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM accounts"),
-	    1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM accounts"), 1);
 
 	/* WAL, and the file is private */
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM "
-	    "pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM "
+			     "pragma_journal_mode WHERE journal_mode = 'wal'"),
+	    1);
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 }
 
-static void test_migrate_newer_schema(void **state)
+static void
+test_migrate_newer_schema(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
 	sqlite3 *db;
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations "
-	    "VALUES (999, 'future', 0)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+			     "INSERT INTO schema_migrations "
+			     "VALUES (999, 'future', 0)",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_migrate(f->s, &err), -1);
 	assert_non_null(strstr(err, "newer"));
 }
 
-static void test_open_urls(void **state)
+static void
+test_open_urls(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -253,7 +268,8 @@ struct names {
 	int stop_with;
 };
 
-static int collect_account(void *arg, const struct store_account *a)
+static int
+collect_account(void *arg, const struct store_account *a)
 {
 	struct names *n = arg;
 	size_t len = strlen(n->list);
@@ -265,7 +281,8 @@ static int collect_account(void *arg, const struct store_account *a)
 	return 0;
 }
 
-static void test_accounts(void **state)
+static void
+test_accounts(void **state)
 {
 	struct fixture *f = *state;
 	struct store_account a;
@@ -296,20 +313,19 @@ static void test_accounts(void **state)
 	const char *bad[] = { "", "a b", "caf\xc3\xa9", "x/y", "a;DROP",
 		"tab\t", "quo'te", "new\nline" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(store_account_create(f->s, bad[i], NULL,
-		    &err), -1);
+		assert_int_equal(
+		    store_account_create(f->s, bad[i], NULL, &err), -1);
 		assert_non_null(strstr(err, "invalid account name"));
 		assert_null(strchr(err, '\n'));
 		assert_false(store_account_name_valid(bad[i]));
 	}
 	long_name[64] = 'a';
 	long_name[65] = '\0';
-	assert_int_equal(store_account_create(f->s, long_name, NULL, &err),
-	    -1);
+	assert_int_equal(store_account_create(f->s, long_name, NULL, &err), -1);
 
 	memset(&names, 0, sizeof(names));
-	assert_int_equal(store_account_list(f->s, collect_account, &names,
-	    &err), 0);
+	assert_int_equal(
+	    store_account_list(f->s, collect_account, &names, &err), 0);
 	assert_int_equal(names.n, 3);
 	assert_non_null(strstr(names.list, "Acme.Corp_1-x,"));
 	assert_non_null(strstr(names.list, ",zeta"));
@@ -318,24 +334,24 @@ static void test_accounts(void **state)
 	memset(&names, 0, sizeof(names));
 	names.stop_at = 1;
 	names.stop_with = 7;
-	assert_int_equal(store_account_list(f->s, collect_account, &names,
-	    &err), 7);
+	assert_int_equal(
+	    store_account_list(f->s, collect_account, &names, &err), 7);
 	assert_int_equal(names.n, 1);
 	memset(&names, 0, sizeof(names));
 	names.stop_at = 2;
 	names.stop_with = -1;
-	assert_int_equal(store_account_list(f->s, collect_account, &names,
-	    &err), -1);
+	assert_int_equal(
+	    store_account_list(f->s, collect_account, &names, &err), -1);
 	assert_non_null(err);
 
 	assert_int_equal(store_account_set_disabled(f->s, id, true, &err), 0);
 	assert_int_equal(store_account_find(f->s, "zeta", &a, &err), 0);
 	assert_true(a.disabled);
-	assert_int_equal(store_account_set_disabled(f->s, 9999, true, &err),
-	    1);
+	assert_int_equal(store_account_set_disabled(f->s, 9999, true, &err), 1);
 }
 
-static void test_users(void **state)
+static void
+test_users(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -344,48 +360,64 @@ static void test_users(void **state)
 	int64_t uid = 0;
 
 	assert_int_equal(store_user_create(f->s, a, "ann@acme.test",
-	    "correct horse", "admin", &uid, &err), 0);
+			     "correct horse", "admin", &uid, &err),
+	    0);
 	assert_true(uid > 0);
-	assert_int_equal(store_user_verify(f->s, a, "ann@acme.test",
-	    "correct horse", &err), 0);
-	assert_int_equal(store_user_verify(f->s, a, "ann@acme.test",
-	    "correct horsf", &err), 1);
-	assert_int_equal(store_user_verify(f->s, a, "ann@acme.test", "",
-	    &err), 1);
-	assert_int_equal(store_user_verify(f->s, a, "bob@acme.test",
-	    "correct horse", &err), 1);
+	assert_int_equal(
+	    store_user_verify(f->s, a, "ann@acme.test", "correct horse", &err),
+	    0);
+	assert_int_equal(
+	    store_user_verify(f->s, a, "ann@acme.test", "correct horsf", &err),
+	    1);
+	assert_int_equal(
+	    store_user_verify(f->s, a, "ann@acme.test", "", &err), 1);
+	assert_int_equal(
+	    store_user_verify(f->s, a, "bob@acme.test", "correct horse", &err),
+	    1);
 	/* the wall: the same user through another account is unknown */
-	assert_int_equal(store_user_verify(f->s, b, "ann@acme.test",
-	    "correct horse", &err), 1);
+	assert_int_equal(
+	    store_user_verify(f->s, b, "ann@acme.test", "correct horse", &err),
+	    1);
 
 	/* the same email may exist in another account, not twice in one */
 	assert_int_equal(store_user_create(f->s, b, "ann@acme.test", "pw",
-	    "member", NULL, &err), 0);
+			     "member", NULL, &err),
+	    0);
 	assert_int_equal(store_user_create(f->s, a, "ann@acme.test", "pw",
-	    "member", NULL, &err), -1);
+			     "member", NULL, &err),
+	    -1);
 	assert_non_null(strstr(err, "already exists"));
-	assert_int_equal(store_user_verify(f->s, b, "ann@acme.test", "pw",
-	    &err), 0);
-	assert_int_equal(store_user_verify(f->s, a, "ann@acme.test", "pw",
-	    &err), 1);
+	assert_int_equal(
+	    store_user_verify(f->s, b, "ann@acme.test", "pw", &err), 0);
+	assert_int_equal(
+	    store_user_verify(f->s, a, "ann@acme.test", "pw", &err), 1);
 
-	assert_int_equal(store_user_create(f->s, a, "no-at-sign", "pw",
-	    "admin", NULL, &err), -1);
-	assert_int_equal(store_user_create(f->s, a, "a b@x", "pw", "admin",
-	    NULL, &err), -1);
+	assert_int_equal(
+	    store_user_create(f->s, a, "no-at-sign", "pw", "admin", NULL, &err),
+	    -1);
+	assert_int_equal(
+	    store_user_create(f->s, a, "a b@x", "pw", "admin", NULL, &err), -1);
 	assert_int_equal(store_user_create(f->s, a, "c@acme.test", "pw",
-	    "Admin!", NULL, &err), -1);
-	assert_int_equal(store_user_create(f->s, a, "c@acme.test", "",
-	    "admin", NULL, &err), -1);
+			     "Admin!", NULL, &err),
+	    -1);
+	assert_int_equal(
+	    store_user_create(f->s, a, "c@acme.test", "", "admin", NULL, &err),
+	    -1);
 	assert_int_equal(store_user_create(f->s, 4242, "c@acme.test", "pw",
-	    "admin", NULL, &err), -1);
+			     "admin", NULL, &err),
+	    -1);
 	assert_non_null(strstr(err, "no account"));
 
 	/* stored as argon2id, never in clear */
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM users WHERE "
-	    "password_hash LIKE '$argon2id$v=19$m=65536,t=2,p=1$%'"), 2);
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM users WHERE "
-	    "instr(password_hash, 'horse') > 0"), 0);
+	assert_int_equal(
+	    sql_int(f->path,
+		"SELECT COUNT(*) FROM users WHERE "
+		"password_hash LIKE '$argon2id$v=19$m=65536,t=2,p=1$%'"),
+	    2);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM users WHERE "
+			     "instr(password_hash, 'horse') > 0"),
+	    0);
 }
 
 struct creds {
@@ -395,7 +427,8 @@ struct creds {
 	int64_t account_id;
 };
 
-static int collect_cred(void *arg, const struct store_credential *c)
+static int
+collect_cred(void *arg, const struct store_credential *c)
 {
 	struct creds *cr = arg;
 
@@ -408,7 +441,8 @@ static int collect_cred(void *arg, const struct store_credential *c)
 	return 0;
 }
 
-static void test_secret_hash(void **state)
+static void
+test_secret_hash(void **state)
 {
 	unsigned char h[32];
 	char hex[65], out[65];
@@ -424,13 +458,14 @@ static void test_secret_hash(void **state)
 	store_secret_hash("s3cres", hex);
 	assert_string_not_equal(out, hex);
 	/* not the unkeyed hash */
-	crypto_generichash(h, sizeof(h), (const unsigned char *)"s3cret", 6,
-	    NULL, 0);
+	crypto_generichash(
+	    h, sizeof(h), (const unsigned char *)"s3cret", 6, NULL, 0);
 	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
 	assert_string_not_equal(out, hex);
 }
 
-static void test_credentials(void **state)
+static void
+test_credentials(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -444,34 +479,35 @@ static void test_credentials(void **state)
 	store_secret_hash("secret-one", h1);
 	store_secret_hash("secret-two", h2);
 	store_secret_hash("secret-three", h3);
-	assert_int_equal(store_credential_create(f->s, a, "app1", h1, &id,
-	    &err), 0);
+	assert_int_equal(
+	    store_credential_create(f->s, a, "app1", h1, &id, &err), 0);
 	assert_true(id > 0);
-	assert_int_equal(store_credential_create(f->s, a, "app2", h2, NULL,
-	    &err), 0);
+	assert_int_equal(
+	    store_credential_create(f->s, a, "app2", h2, NULL, &err), 0);
 	/* usernames are global: another account cannot take one */
-	assert_int_equal(store_credential_create(f->s, b, "app1", h3, NULL,
-	    &err), -1);
+	assert_int_equal(
+	    store_credential_create(f->s, b, "app1", h3, NULL, &err), -1);
 	assert_string_equal(err, "SMTP username 'app1' is already taken");
 	assert_null(strstr(err, "acme"));
-	assert_int_equal(store_credential_create(f->s, b, "beta-app", h3,
-	    NULL, &err), 0);
+	assert_int_equal(
+	    store_credential_create(f->s, b, "beta-app", h3, NULL, &err), 0);
 
 	/* bad input */
-	assert_int_equal(store_credential_create(f->s, a, "app3",
-	    "secret-in-clear", NULL, &err), -1);
-	assert_int_equal(store_credential_create(f->s, a, "app 3", h3, NULL,
-	    &err), -1);
-	assert_int_equal(store_credential_create(f->s, a, "", h3, NULL,
-	    &err), -1);
-	assert_int_equal(store_credential_create(f->s, 777, "app4", h3, NULL,
-	    &err), -1);
+	assert_int_equal(store_credential_create(
+			     f->s, a, "app3", "secret-in-clear", NULL, &err),
+	    -1);
+	assert_int_equal(
+	    store_credential_create(f->s, a, "app 3", h3, NULL, &err), -1);
+	assert_int_equal(
+	    store_credential_create(f->s, a, "", h3, NULL, &err), -1);
+	assert_int_equal(
+	    store_credential_create(f->s, 777, "app4", h3, NULL, &err), -1);
 	assert_non_null(strstr(err, "no account"));
 
 	memset(&cr, 0, sizeof(cr));
 	cr.account_id = a;
-	assert_int_equal(store_credential_list(f->s, a, collect_cred, &cr,
-	    &err), 0);
+	assert_int_equal(
+	    store_credential_list(f->s, a, collect_cred, &cr, &err), 0);
 	assert_int_equal(cr.n, 2);
 	assert_int_equal(cr.revoked, 0);
 	assert_string_equal(cr.last_hash, h2);
@@ -488,8 +524,8 @@ static void test_credentials(void **state)
 
 	memset(&cr, 0, sizeof(cr));
 	cr.account_id = a;
-	assert_int_equal(store_credential_list(f->s, a, collect_cred, &cr,
-	    &err), 0);
+	assert_int_equal(
+	    store_credential_list(f->s, a, collect_cred, &cr, &err), 0);
 	assert_int_equal(cr.n, 2);
 	assert_int_equal(cr.revoked, 1);
 
@@ -499,30 +535,35 @@ static void test_credentials(void **state)
 	assert_non_null(strstr(p.text, "app2"));
 	assert_non_null(strstr(p.text, "beta-app"));
 	/* a revoked name is never reused */
-	assert_int_equal(store_credential_create(f->s, a, "app1", h3, NULL,
-	    &err), -1);
+	assert_int_equal(
+	    store_credential_create(f->s, a, "app1", h3, NULL, &err), -1);
 
 	/* secrets are not in the database */
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM "
-	    "smtp_credentials WHERE instr(secret_hash, 'secret') > 0"), 0);
+	assert_int_equal(
+	    sql_int(f->path,
+		"SELECT COUNT(*) FROM "
+		"smtp_credentials WHERE instr(secret_hash, 'secret') > 0"),
+	    0);
 }
 
 struct domains {
 	char list[256];
 };
 
-static int collect_domain(void *arg, const char *domain, int64_t created)
+static int
+collect_domain(void *arg, const char *domain, int64_t created)
 {
 	struct domains *d = arg;
 	size_t len = strlen(d->list);
 
 	assert_true(created > 0);
-	snprintf(d->list + len, sizeof(d->list) - len, "%s%s",
-	    len ? "," : "", domain);
+	snprintf(d->list + len, sizeof(d->list) - len, "%s%s", len ? "," : "",
+	    domain);
 	return 0;
 }
 
-static void test_domains(void **state)
+static void
+test_domains(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -531,25 +572,29 @@ static void test_domains(void **state)
 	struct domains d;
 
 	assert_int_equal(store_domain_add(f->s, a, "example.com", &err), 0);
-	assert_int_equal(store_domain_add(f->s, a, "xn--bcher-kva.example",
-	    &err), 0);
+	assert_int_equal(
+	    store_domain_add(f->s, a, "xn--bcher-kva.example", &err), 0);
 	assert_int_equal(store_domain_add(f->s, a, "example.com", &err), -1);
-	assert_string_equal(err, "domain 'example.com' is already in this "
+	assert_string_equal(err,
+	    "domain 'example.com' is already in this "
 	    "account");
 	/* one domain, one account; the owner is not named */
 	assert_int_equal(store_domain_add(f->s, b, "example.com", &err), -1);
-	assert_string_equal(err, "domain 'example.com' belongs to another "
+	assert_string_equal(err,
+	    "domain 'example.com' belongs to another "
 	    "account");
-	assert_int_equal(store_domain_add(f->s, b, "sub.example.com", &err),
-	    0);
-	assert_int_equal(store_domain_add(f->s, 999, "other.example", &err),
-	    -1);
+	assert_int_equal(store_domain_add(f->s, b, "sub.example.com", &err), 0);
+	assert_int_equal(
+	    store_domain_add(f->s, 999, "other.example", &err), -1);
 	assert_non_null(strstr(err, "no account"));
 
 	const char *bad[] = { "", "Example.com", "example.com.", "-a.com",
-		"a-.com", "a..com", ".a.com", "a_b.com", "b\xc3\xbc" "cher.de",
+		"a-.com", "a..com", ".a.com", "a_b.com",
+		"b\xc3\xbc"
+		"cher.de",
 		"a com",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aa"
 		".com" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(store_domain_add(f->s, a, bad[i], &err), -1);
@@ -557,12 +602,12 @@ static void test_domains(void **state)
 	}
 
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(store_domain_list(f->s, a, collect_domain, &d, &err),
-	    0);
+	assert_int_equal(
+	    store_domain_list(f->s, a, collect_domain, &d, &err), 0);
 	assert_string_equal(d.list, "example.com,xn--bcher-kva.example");
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(store_domain_list(f->s, b, collect_domain, &d, &err),
-	    0);
+	assert_int_equal(
+	    store_domain_list(f->s, b, collect_domain, &d, &err), 0);
 	assert_string_equal(d.list, "sub.example.com");
 
 	/* B cannot remove A's domain; after A removes it B may add it */
@@ -572,17 +617,19 @@ static void test_domains(void **state)
 	assert_int_equal(store_domain_add(f->s, b, "example.com", &err), 0);
 }
 
-static int collect_relay(void *arg, const char *cidr)
+static int
+collect_relay(void *arg, const char *cidr)
 {
 	struct domains *d = arg;
 	size_t len = strlen(d->list);
 
-	snprintf(d->list + len, sizeof(d->list) - len, "%s%s",
-	    len ? "," : "", cidr);
+	snprintf(
+	    d->list + len, sizeof(d->list) - len, "%s%s", len ? "," : "", cidr);
 	return 0;
 }
 
-static void test_cidr_canonical(void **state)
+static void
+test_cidr_canonical(void **state)
 {
 	static const struct {
 		const char *in;
@@ -597,9 +644,9 @@ static void test_cidr_canonical(void **state)
 		{ "2001:db8::/32", "2001:db8::/32" },
 		{ "2001:DB8:0:0::/32", "2001:db8::/32" },
 		{ "2001:0db8:0000:0000:0000:0000:0000:0001",
-		  "2001:db8::1/128" },
+		    "2001:db8::1/128" },
 		{ "::ffff:192.0.2.1", "::ffff:192.0.2.1/128" },
-		{ "1.2.3.4/24", NULL },		/* host bits set */
+		{ "1.2.3.4/24", NULL }, /* host bits set */
 		{ "192.168.129.0/17", NULL },
 		{ "1.2.3.4/33", NULL },
 		{ "::1/129", NULL },
@@ -607,7 +654,7 @@ static void test_cidr_canonical(void **state)
 		{ "1.2.3.0/", NULL },
 		{ "1.2.3.0/+24", NULL },
 		{ "1.2.3.0/24/1", NULL },
-		{ "0.0.0.0/0", NULL },		/* an open relay */
+		{ "0.0.0.0/0", NULL }, /* an open relay */
 		{ "10.0.0.0/7", NULL },
 		{ "::/0", NULL },
 		{ "2000::/3", NULL },
@@ -624,13 +671,13 @@ static void test_cidr_canonical(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int r = store_cidr_canonical(cases[i].in, out, err,
-		    sizeof(err));
+		int r =
+		    store_cidr_canonical(cases[i].in, out, err, sizeof(err));
 
 		if (cases[i].out == NULL) {
 			if (r != -1)
-				fail_msg("'%s' accepted as '%s'", cases[i].in,
-				    out);
+				fail_msg(
+				    "'%s' accepted as '%s'", cases[i].in, out);
 			assert_true(strlen(err) > 0);
 		} else {
 			if (r != 0)
@@ -638,12 +685,13 @@ static void test_cidr_canonical(void **state)
 			assert_string_equal(out, cases[i].out);
 		}
 	}
-	assert_int_equal(store_cidr_canonical("1.2.3.4/24", out, err,
-	    sizeof(err)), -1);
+	assert_int_equal(
+	    store_cidr_canonical("1.2.3.4/24", out, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "1.2.3.0/24"));
 }
 
-static void test_relay_ips(void **state)
+static void
+test_relay_ips(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -652,41 +700,39 @@ static void test_relay_ips(void **state)
 	struct domains d;
 
 	assert_int_equal(store_relay_ip_add(f->s, a, "192.0.2.0/24", &err), 0);
-	assert_int_equal(store_relay_ip_add(f->s, a, "2001:DB8::/32", &err),
-	    0);
+	assert_int_equal(store_relay_ip_add(f->s, a, "2001:DB8::/32", &err), 0);
 	assert_int_equal(store_relay_ip_add(f->s, a, "127.0.0.1", &err), 0);
 	/* the same network in another spelling is a duplicate */
-	assert_int_equal(store_relay_ip_add(f->s, a, "127.0.0.1/32", &err),
-	    -1);
+	assert_int_equal(store_relay_ip_add(f->s, a, "127.0.0.1/32", &err), -1);
 	assert_non_null(strstr(err, "already"));
 	/* but another account may list it */
 	assert_int_equal(store_relay_ip_add(f->s, b, "127.0.0.1", &err), 0);
-	assert_int_equal(store_relay_ip_add(f->s, a, "192.0.2.1/24", &err),
-	    -1);
+	assert_int_equal(store_relay_ip_add(f->s, a, "192.0.2.1/24", &err), -1);
 	assert_non_null(strstr(err, "invalid relay network"));
 	assert_int_equal(store_relay_ip_add(f->s, a, "0.0.0.0/0", &err), -1);
-	assert_int_equal(store_relay_ip_add(f->s, 31337, "192.0.2.7", &err),
-	    -1);
+	assert_int_equal(
+	    store_relay_ip_add(f->s, 31337, "192.0.2.7", &err), -1);
 
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(store_relay_ip_list(f->s, a, collect_relay, &d,
-	    &err), 0);
+	assert_int_equal(
+	    store_relay_ip_list(f->s, a, collect_relay, &d, &err), 0);
 	assert_string_equal(d.list, "127.0.0.1/32,192.0.2.0/24,2001:db8::/32");
 
-	assert_int_equal(store_relay_ip_remove(f->s, b, "192.0.2.0/24", &err),
-	    1);
-	assert_int_equal(store_relay_ip_remove(f->s, a, "2001:db8:0::/32",
-	    &err), 0);
-	assert_int_equal(store_relay_ip_remove(f->s, a, "2001:db8::/32",
-	    &err), 1);
+	assert_int_equal(
+	    store_relay_ip_remove(f->s, b, "192.0.2.0/24", &err), 1);
+	assert_int_equal(
+	    store_relay_ip_remove(f->s, a, "2001:db8:0::/32", &err), 0);
+	assert_int_equal(
+	    store_relay_ip_remove(f->s, a, "2001:db8::/32", &err), 1);
 	assert_int_equal(store_relay_ip_remove(f->s, a, "bogus", &err), -1);
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(store_relay_ip_list(f->s, a, collect_relay, &d,
-	    &err), 0);
+	assert_int_equal(
+	    store_relay_ip_list(f->s, a, collect_relay, &d, &err), 0);
 	assert_string_equal(d.list, "127.0.0.1/32,192.0.2.0/24");
 }
 
-static void test_policy_load(void **state)
+static void
+test_policy_load(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -702,12 +748,12 @@ static void test_policy_load(void **state)
 	store_secret_hash("x", h);
 	assert_int_equal(store_domain_add(f->s, a, "acme.example", &err), 0);
 	assert_int_equal(store_domain_add(f->s, b, "beta.example", &err), 0);
-	assert_int_equal(store_credential_create(f->s, a, "acme-app", h, NULL,
-	    &err), 0);
-	assert_int_equal(store_credential_create(f->s, b, "beta-app", h, NULL,
-	    &err), 0);
-	assert_int_equal(store_relay_ip_add(f->s, b, "198.51.100.0/24", &err),
-	    0);
+	assert_int_equal(
+	    store_credential_create(f->s, a, "acme-app", h, NULL, &err), 0);
+	assert_int_equal(
+	    store_credential_create(f->s, b, "beta-app", h, NULL, &err), 0);
+	assert_int_equal(
+	    store_relay_ip_add(f->s, b, "198.51.100.0/24", &err), 0);
 	assert_int_equal(store_account_set_disabled(f->s, b, true, &err), 0);
 
 	load_policy(f->s, &p);
@@ -731,7 +777,8 @@ static void test_policy_load(void **state)
 	assert_int_equal(p.accounts, 0);
 }
 
-static int reenter_cb(void *arg, const struct store_account *a)
+static int
+reenter_cb(void *arg, const struct store_account *a)
 {
 	struct fixture *f = arg;
 	struct store_account other;
@@ -743,7 +790,8 @@ static int reenter_cb(void *arg, const struct store_account *a)
 	return 0;
 }
 
-static void test_reentry_refused(void **state)
+static void
+test_reentry_refused(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -754,7 +802,8 @@ static void test_reentry_refused(void **state)
 	new_account(f->s, "beta");
 }
 
-static void test_changed(void **state)
+static void
+test_changed(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -784,7 +833,8 @@ static void test_changed(void **state)
 	store_close(&s2);
 }
 
-static void test_meta(void **state)
+static void
+test_meta(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
@@ -804,26 +854,29 @@ static void test_meta(void **state)
 	assert_int_equal(store_meta_set(f->s, "bad key", "x", &err), -1);
 }
 
-static void test_sql_injection_is_data(void **state)
+static void
+test_sql_injection_is_data(void **state)
 {
 	struct fixture *f = *state;
 	const char *err = NULL;
 	int64_t a = new_account(f->s, "acme");
 	char *v = NULL;
 
-	assert_int_equal(store_meta_set(f->s, "k'--",
-	    "'); DROP TABLE accounts; --", &err), 0);
+	assert_int_equal(
+	    store_meta_set(f->s, "k'--", "'); DROP TABLE accounts; --", &err),
+	    0);
 	assert_int_equal(store_meta_get(f->s, "k'--", &v, &err), 0);
 	assert_string_equal(v, "'); DROP TABLE accounts; --");
 	free(v);
-	assert_int_equal(store_user_verify(f->s, a, "x' OR '1'='1",
-	    "x' OR '1'='1", &err), 1);
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM accounts"),
+	assert_int_equal(
+	    store_user_verify(f->s, a, "x' OR '1'='1", "x' OR '1'='1", &err),
 	    1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM accounts"), 1);
 }
 
 /* child_work - one process: open, migrate, create accounts; exit status */
-static int child_work(const char *path, int n)
+static int
+child_work(const char *path, int n)
 {
 	const char *err = NULL;
 	struct store *s = store_open(path, &err);
@@ -844,7 +897,8 @@ static int child_work(const char *path, int n)
 	return 0;
 }
 
-static void test_concurrent_processes(void **state)
+static void
+test_concurrent_processes(void **state)
 {
 	struct fixture *f = *state;
 	char path[160];
@@ -865,41 +919,40 @@ static void test_concurrent_processes(void **state)
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
 	assert_int_equal(sql_int(path, "SELECT COUNT(*) FROM accounts"), 100);
-	assert_int_equal(sql_int(path, "SELECT COUNT(*) FROM schema_migrations"),
+	assert_int_equal(
+	    sql_int(path, "SELECT COUNT(*) FROM schema_migrations"),
 	    sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"));
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrate_idempotent, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_newer_schema,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_urls, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_accounts, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_open_urls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 		cmocka_unit_test(test_secret_hash),
-		cmocka_unit_test_setup_teardown(test_credentials, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_domains, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
 		cmocka_unit_test(test_cidr_canonical),
-		cmocka_unit_test_setup_teardown(test_relay_ips, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_policy_load, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_reentry_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_changed, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_ips, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_policy_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reentry_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sql_injection_is_data,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_processes,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sql_injection_is_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_concurrent_processes, setup, teardown),
 	};
 
 	if (sodium_init() < 0)
