@@ -30,6 +30,7 @@ struct limits {
 	int64_t max_total, max_per_ip, auth_max;
 	uint64_t lockout_ms;
 	int64_t total;
+	uint64_t auth_failures;  /* for the periodic sweep */
 	struct entry *conn[LIMITS_BUCKETS];
 	struct entry *auth[LIMITS_BUCKETS];
 };
@@ -220,6 +221,29 @@ auth_fail_one(struct limits *l, const char *key, uint64_t now)
 	return e->count;
 }
 
+/*
+ * auth_sweep - drop failure records whose window and lockout are over.
+ * Records otherwise go only when their key is seen again, so addresses
+ * and user names that try once and never come back would pile up.
+ */
+static void
+auth_sweep(struct limits *l, uint64_t now)
+{
+	for (size_t i = 0; i < LIMITS_BUCKETS; i++) {
+		struct entry **pp = &l->auth[i], *e;
+
+		while ((e = *pp) != NULL) {
+			if (e->locked_until <= now &&
+			    now - e->since > l->lockout_ms) {
+				*pp = e->next;
+				free(e);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+}
+
 int
 limits_auth_failed(struct limits *l, const char *ip, const char *user)
 {
@@ -228,6 +252,8 @@ limits_auth_failed(struct limits *l, const char *ip, const char *user)
 	int64_t n;
 
 	pthread_mutex_lock(&l->mu);
+	if (++l->auth_failures % 4096 == 0)
+		auth_sweep(l, now);
 	n = auth_fail_one(l, auth_key(k, sizeof(k), "ip", ip), now);
 	if (user != NULL && *user)
 		auth_fail_one(l, auth_key(k, sizeof(k), "user", user), now);

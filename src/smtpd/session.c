@@ -63,6 +63,12 @@
 #include "smtpd/session.h"
 #include "smtpd/tls.h"
 
+/*
+ * Replies queued for a client that does not read them stop the reading
+ * of its commands at this size, so a session's memory stays bounded.
+ */
+#define SESSION_OUTPUT_MAX (64 * 1024)
+
 enum state {
 	ST_GREET,
 	ST_TLS,
@@ -110,6 +116,7 @@ struct session {
 	struct sockaddr_storage sa;
 	char *helo;
 	bool esmtp, tls, counted, dead, commit_pending, skip_line;
+	bool out_blocked;         /* reading stopped until replies drain */
 	int errors, drain_tries;
 	uint64_t started_ms;
 	unsigned messages;
@@ -369,14 +376,26 @@ cmd_help(struct session *s)
 
 /* ---- STARTTLS ---- */
 
+/*
+ * session_callbacks - route bev's events to the session.  Input beyond
+ * two scratch buffers' worth waits in the kernel: the session consumes
+ * what it reads, so more would only be a client running ahead.
+ */
+static void
+session_callbacks(struct session *s, struct bufferevent *bev)
+{
+	bufferevent_setcb(
+	    bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, s->loop->scratch_len * 2);
+}
+
 static void
 tls_begin(struct session *s, struct bufferevent *bev)
 {
 	s->bev = bev;
 	s->state = ST_TLS;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	bufferevent_setcb(
-	    bev, session_read_cb, session_write_cb, session_event_cb, s);
+	session_callbacks(s, bev);
 	set_timeout(s, s->cfg->tls_handshake_timeout);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -1499,6 +1518,14 @@ session_process(struct session *s)
 	    (s->state == ST_BDAT && s->bdat_left == 0)) {
 		int r;
 
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    SESSION_OUTPUT_MAX) {
+			/* A client that pipelines but does not read: wait. */
+			s->out_blocked = true;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+
 		switch (s->state) {
 		case ST_GREET:
 			slog(s, LOG_WARN, "event=early-talker");
@@ -1540,8 +1567,15 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
-	if (s->state == ST_CLOSING)
+	if (s->state == ST_CLOSING) {
 		session_free_later(s);
+	} else if (s->out_blocked) {
+		s->out_blocked = false;
+		if (s->state != ST_COMMIT && s->state != ST_WAIT &&
+		    s->state != ST_TLS)
+			bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
 }
 
 static void
@@ -1674,8 +1708,7 @@ session_start(struct session_loop *loop, evutil_socket_t fd,
 		session_free_later(s);
 		return;
 	}
-	bufferevent_setcb(
-	    s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	session_callbacks(s, s->bev);
 	set_timeout(s, s->cfg->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (s->cfg->greet_pause > 0) {

@@ -46,6 +46,7 @@ struct loop_listener {
 	struct session_loop *loop;
 	enum listener_kind kind;
 	struct evconnlistener *evl;
+	struct event *pause; /* re-enables accepting after an error */
 };
 
 struct loop {
@@ -241,15 +242,32 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop_listener *ll = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(ll->evl);
+}
+
+/*
+ * accept_error_cb - accept(2) failed (out of descriptors, most likely).
+ * The socket stays readable, so retrying at once would spin: stop
+ * accepting on this loop for 100 ms.
+ */
+static void
 accept_error_cb(struct evconnlistener *evl, void *arg)
 {
+	struct loop_listener *ll = arg;
+	struct timeval tv = { 0, 100000 };
 	int e = EVUTIL_SOCKET_ERROR();
 
-	(void)evl;
-	(void)arg;
-	/* Out of descriptors and the like: log; the listener goes on. */
-	log_write(LOG_ERROR, "smtpd", "event=accept-failed error=\"%s\"",
+	log_write(LOG_ERROR, "smtpd",
+	    "event=accept-failed error=\"%s\" action=pause-100ms",
 	    evutil_socket_error_to_string(e));
+	evconnlistener_disable(evl);
+	event_add(ll->pause, &tv);
 }
 
 static void *
@@ -303,6 +321,8 @@ smtpd_run(struct smtpd *s)
 				    s->listeners[j].addr);
 			evconnlistener_set_error_cb(
 			    l->ll[j].evl, accept_error_cb);
+			l->ll[j].pause = evtimer_new(
+			    l->sl.base, accept_resume_cb, &l->ll[j]);
 		}
 	}
 	for (int i = 0; i < s->nloops; i++)
@@ -336,9 +356,12 @@ smtpd_free(struct smtpd **sp)
 	for (int i = 0; i < s->nloops; i++) {
 		struct loop *l = &s->loops[i];
 
-		for (int j = 0; j < s->nlisteners; j++)
+		for (int j = 0; j < s->nlisteners; j++) {
 			if (l->ll[j].evl)
 				evconnlistener_free(l->ll[j].evl);
+			if (l->ll[j].pause)
+				event_free(l->ll[j].pause);
+		}
 		/*
 		 * Sessions still open are abandoned with their loop: the
 		 * process is exiting, and nothing they hold is acknowledged.
