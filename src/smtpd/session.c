@@ -99,6 +99,10 @@ enum msg_error {
 	MSG_IO,
 };
 
+static const char *const msg_error_names[] = { "none", "too-big",
+	"line-too-long", "bare-cr", "8bit-without-8bitmime", "header-too-big",
+	"no-from", "bad-from", "from-domain", "io" };
+
 enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
 struct session {
@@ -1098,10 +1102,11 @@ msg_refuse(struct session *s)
 		break;
 	}
 	slog(s, LOG_INFO,
-	    "event=reject command=%s id=%s error=%d line=%ld "
+	    "event=reject command=%s id=%s error=%s line=%ld "
 	    "detail=\"%s\"",
-	    s->state == ST_DATA ? "DATA" : "BDAT", s->env.id, (int)s->msg_error,
-	    s->error_line, log_quote(s->msg_error_detail, q, sizeof(q)));
+	    s->state == ST_DATA ? "DATA" : "BDAT", s->env.id,
+	    msg_error_names[s->msg_error], s->error_line,
+	    log_quote(s->msg_error_detail, q, sizeof(q)));
 }
 
 static void commit_cb(void *arg, int error);

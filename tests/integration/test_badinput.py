@@ -229,7 +229,7 @@ MAIN_CASES = [
         ("S", HDR + "a" * 998 + "\r\n" + ".." + "b" * 997 + "\r\n.\r\n"),  # 1000 octets each (dot unstuffed)
         ("QUEUED", 1),
     ]},
-    {"name": "DATA line longer than data_line_max", "log": r"event=reject command=DATA id=\S+ error=2 line=4 ",
+    {"name": "DATA line longer than data_line_max", "log": r"event=reject command=DATA id=\S+ error=line-too-long line=4 ",
      "steps": TXN + [
          DATA_GO,
          ("S", HDR + "a" * 999 + "\r\nshort\r\n" + "c" * 2000 + "\r\n.\r\n"),
@@ -238,7 +238,7 @@ MAIN_CASES = [
          ("C", "RCPT TO:<u@inbound.test>", 250, "2.1.5"),
          ("C", "DATA", 354, None), ("S", MSG + ".\r\n"), ("QUEUED", 1),
      ]},
-    {"name": "DATA line without LF, over many writes", "log": r"event=reject command=DATA id=\S+ error=2 line=3 ",
+    {"name": "DATA line without LF, over many writes", "log": r"event=reject command=DATA id=\S+ error=line-too-long line=3 ",
      "steps": TXN + [
          DATA_GO,
          ("S", "Subject: long\r\n\r\n"),
@@ -248,7 +248,7 @@ MAIN_CASES = [
          ("E", 554, "5.6.0", "Line 3 is longer than 1000 octets (RFC 5321 4.5.3.1.6)"),
          NOOP_OK,
      ]},
-    {"name": "message larger than max_message_size", "log": r"event=reject command=DATA id=\S+ error=1 ",
+    {"name": "message larger than max_message_size", "log": r"event=reject command=DATA id=\S+ error=too-big ",
      "steps": TXN + [
          DATA_GO,
          ("S", HDR + ("m" * 98 + "\r\n") * 110),             # 11000 octets of body
@@ -270,7 +270,7 @@ MAIN_CASES = [
          "Invalid value for parameter SIZE"),
         ("C", "MAIL FROM:<a@remote.example> SIZE=10240", 250, "2.1.0"),
     ]},
-    {"name": "BDAT chunks larger than max_message_size", "log": r"event=reject command=BDAT id=\S+ error=1 ",
+    {"name": "BDAT chunks larger than max_message_size", "log": r"event=reject command=BDAT id=\S+ error=too-big ",
      "steps": TXN + [
          ("S", "BDAT 6000\r\n" + "Subject: x\r\n\r\n" + "b" * 5984 + "\r\n"),
          ("E", 250, "2.0.0", "Ok: 6000 octets received"),
@@ -394,7 +394,7 @@ MAIN_CASES = [
         ("E", 521, "5.5.2", re.compile(r"Bare <LF> received on line 5; .*")),
         ("CLOSED",),
     ]},
-    {"name": "bare CR in DATA", "log": r"event=reject command=DATA id=\S+ error=3 line=5 ", "steps": TXN + [
+    {"name": "bare CR in DATA", "log": r"event=reject command=DATA id=\S+ error=bare-cr line=5 ", "steps": TXN + [
         DATA_GO,
         ("S", HDR + "ok\r\nab\rcd\r\n.\r\n"),
         ("E", 554, "5.6.0", "Bare <CR> on line 5: lines must end with <CR><LF>"),
@@ -406,7 +406,7 @@ MAIN_CASES = [
         ("E", 554, "5.6.0", "Bare <CR> on line 4: lines must end with <CR><LF>"),
         NOOP_OK,
     ]},
-    {"name": "8-bit data without BODY=8BITMIME", "log": r"event=reject command=DATA id=\S+ error=4 line=2 ",
+    {"name": "8-bit data without BODY=8BITMIME", "log": r"event=reject command=DATA id=\S+ error=8bit-without-8bitmime line=2 ",
      "steps": TXN + [
          DATA_GO,
          ("S", b"From: a@remote.example\r\nSubject: caf\xc3\xa9\r\n\r\nx\r\n.\r\n"),
@@ -436,7 +436,7 @@ MAIN_CASES = [
         ("S", "From: jörg@bücher.example\r\nSubject: grüße\r\n\r\nhallo\r\n.\r\n".encode()),
         ("QUEUED", 1),
     ]},
-    {"name": "header section over max_header_size", "log": r"event=reject command=DATA id=\S+ error=5 ",
+    {"name": "header section over max_header_size", "log": r"event=reject command=DATA id=\S+ error=header-too-big ",
      "steps": TXN + [
          DATA_GO,
          ("S", "".join("X-Pad-%02d: %s\r\n" % (i, "h" * 88) for i in range(50)) + "\r\nbody\r\n.\r\n"),
@@ -577,7 +577,67 @@ GREET_CASES = [
 ]
 
 
+def rss_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def check_unread_replies(h):
+    """A client that pipelines 40 MB of NOOPs and never reads the replies:
+    the server stops reading once the replies back up, so its memory does
+    not grow with what the client sends, and the session still works when
+    the client finally reads."""
+    import socket
+    before = rss_kb(h.proc.pid)
+    s = socket.create_connection(h.mx, timeout=5)
+    s.recv(4096)  # greeting
+    s.sendall(b"EHLO c\r\n")
+    time.sleep(0.2)
+    s.recv(65536)
+    s.setblocking(False)
+    chunk = b"NOOP\r\n" * 10000
+    sent, deadline = 0, time.monotonic() + 10
+    while sent < 40 * 1024 * 1024 and time.monotonic() < deadline:
+        try:
+            # Resume where the last short send stopped: whole commands only.
+            sent += s.send(chunk[sent % len(chunk):])
+        except BlockingIOError:
+            time.sleep(0.05)
+    s.setblocking(True)
+    s.sendall(b"NOOP\r\n"[sent % 6:] if sent % 6 else b"")
+    sent += (6 - sent % 6) % 6
+    grew = rss_kb(h.proc.pid) - before
+    check(sent < 40 * 1024 * 1024,
+          "unread replies: the server stopped taking commands (client sent %d bytes)" % sent)
+    check(grew < 8 * 1024,
+          "unread replies: server memory grew %d KB (< 8 MB) while replies backed up" % grew)
+    # Now read everything: every NOOP is answered, in order, then QUIT works.
+    s.settimeout(10)
+    want, got, buf = sent // 6, 0, b""
+    while got < want:
+        data = s.recv(1 << 20)
+        if not data:
+            break
+        buf += data
+        got += buf.count(b"\r\n")
+        buf = buf[buf.rfind(b"\r\n") + 2:] if b"\r\n" in buf else buf
+    check(got >= want, "unread replies: all %d NOOPs answered once read (got %d)" % (want, got))
+    s.sendall(b"QUIT\r\n")
+    tail = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        tail += data
+    check(tail.endswith(b"221 2.0.0 Bye\r\n"), "unread replies: QUIT answered after the backlog")
+    s.close()
+
+
 def main():
+    with harness.Herald() as h:
+        check_unread_replies(h)
     groups = [
         (MAIN_SETS, MAIN_CASES),
         (TIMEOUT_SETS, TIMEOUT_CASES),
