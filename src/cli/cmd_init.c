@@ -2,7 +2,7 @@
  * cmd_init.c - `herald init`: create the data directory.
  *
  *   <data>/herald.db      the store (SQLite), migrated
- *   <data>/spool/         incoming/, queue/, corrupt/
+ *   <data>/spool/         queue/, corrupt/
  *   <data>/tls/           self-signed cert.pem and key.pem (0600)
  *   <data>/secrets/       master.key: 32 random bytes for signing and
  *                         encrypting (later: link tokens, import secrets)
@@ -50,8 +50,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 	if (fs_mkdirs(cf->data_dir, 0700) < 0)
 		return cli_fail(
 		    "cannot create %s: %s", cf->data_dir, strerror(errno));
-	if (make_dir(cf->data_dir, "spool/incoming") < 0 ||
-	    make_dir(cf->data_dir, "spool/queue") < 0 ||
+	if (make_dir(cf->data_dir, "spool/queue") < 0 ||
 	    make_dir(cf->data_dir, "spool/corrupt") < 0 ||
 	    make_dir(cf->data_dir, "tls") < 0 ||
 	    make_dir(cf->data_dir, "secrets") < 0)

@@ -10,9 +10,9 @@
  *    commit_max_batch) and makes it durable with one sync operation;
  *    while it syncs, new commits pile up for the next batch.  Under load
  *    a batch holds many messages, so the cost of a sync is shared.
- * 3. The size field is written before the rename, the rename before the
- *    sync.  After a crash, a file in queue/ whose length disagrees with
- *    its size field was never acknowledged and is set aside.
+ * 3. The state and size are written before the sync.  After a crash, a
+ *    file still in state 0, or whose length disagrees with its size
+ *    field, was never acknowledged: it is removed or set aside.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +31,9 @@
 #include "lib/util.h"
 #include "spool/spool.h"
 
-#define SPOOL_MAGIC "HERALD-SPOOL 1 "
+#define SPOOL_MAGIC "HERALD-SPOOL 1 "      /* committed */
+#define SPOOL_MAGIC_OPEN "HERALD-SPOOL 0 " /* still being written */
+#define SPOOL_STATE_OFF 13                  /* where the 0 or 1 stands */
 #define SPOOL_SIZE_DIGITS 20
 #define SPOOL_HEADER_MAX (256 * 1024)
 
@@ -48,7 +50,7 @@ struct spool_msg {
 
 struct spool {
 	char *dir;
-	char *incoming, *queue, *corrupt;
+	char *queue, *corrupt;
 	int queue_fd; /* for syncfs and the directory fsync */
 	struct spool_config cfg;
 	pthread_t thread;
@@ -61,10 +63,14 @@ struct spool {
 
 static void *spool_committer(void *arg);
 
-/* spool_check_file - validate one queue file; 0 ok, -1 with reason */
-int
-spool_read(const char *path, struct envelope *env, off_t *body_off_r,
-    const char **error_r)
+/*
+ * spool_check - read and validate one queue file.  Returns 0; or -1
+ * with *error_r, and *open_r set when the file is one still being
+ * written (never committed), not a damaged one.
+ */
+static int
+spool_check(const char *path, struct envelope *env, off_t *body_off_r,
+    bool *open_r, const char **error_r)
 {
 	static __thread char err[256];
 	char *head = NULL, *end;
@@ -85,6 +91,12 @@ spool_read(const char *path, struct envelope *env, off_t *body_off_r,
 		goto out;
 	}
 	head[n] = '\0';
+	*open_r = (size_t)n >= sizeof(SPOOL_MAGIC_OPEN) - 1 &&
+	    memcmp(head, SPOOL_MAGIC_OPEN, sizeof(SPOOL_MAGIC_OPEN) - 1) == 0;
+	if (*open_r) {
+		snprintf(err, sizeof(err), "%s: never committed", path);
+		goto out;
+	}
 	if ((size_t)n < sizeof(SPOOL_MAGIC) - 1 + SPOOL_SIZE_DIGITS + 1 ||
 	    memcmp(head, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) != 0 ||
 	    head[sizeof(SPOOL_MAGIC) - 1 + SPOOL_SIZE_DIGITS] != '\n') {
@@ -126,7 +138,20 @@ out:
 	return r;
 }
 
-/* spool_recover - clear incoming/, set aside incomplete queue files */
+int
+spool_read(const char *path, struct envelope *env, off_t *body_off_r,
+    const char **error_r)
+{
+	bool open;
+
+	return spool_check(path, env, body_off_r, &open, error_r);
+}
+
+/*
+ * spool_recover - remove files that were never committed (a crash while
+ * they were written), set aside damaged ones (committed but not yet
+ * synced when the machine stopped: never acknowledged either).
+ */
 static void
 spool_recover(struct spool *sp)
 {
@@ -134,30 +159,23 @@ spool_recover(struct spool *sp)
 	DIR *d;
 	int removed = 0, bad = 0;
 
-	if ((d = opendir(sp->incoming)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			char *p;
+	if ((d = opendir(sp->queue)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct envelope env;
+		const char *error;
+		bool open = false;
+		char *p, *q;
 
-			if (de->d_name[0] == '.')
-				continue;
-			p = fs_path_join(sp->incoming, de->d_name);
-			if (unlink(p) == 0)
+		if (de->d_name[0] == '.')
+			continue;
+		p = fs_path_join(sp->queue, de->d_name);
+		envelope_init(&env);
+		if (spool_check(p, &env, NULL, &open, &error) < 0) {
+			if (open) {
+				unlink(p);
 				removed++;
-			free(p);
-		}
-		closedir(d);
-	}
-	if ((d = opendir(sp->queue)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			struct envelope env;
-			const char *error;
-			char *p, *q;
-
-			if (de->d_name[0] == '.')
-				continue;
-			p = fs_path_join(sp->queue, de->d_name);
-			envelope_init(&env);
-			if (spool_read(p, &env, NULL, &error) < 0) {
+			} else {
 				q = fs_path_join(sp->corrupt, de->d_name);
 				log_write(LOG_WARN, "spool",
 				    "event=set-aside file=%s reason=\"%s\"",
@@ -167,14 +185,14 @@ spool_recover(struct spool *sp)
 				free(q);
 				bad++;
 			}
-			envelope_clear(&env);
-			free(p);
 		}
-		closedir(d);
+		envelope_clear(&env);
+		free(p);
 	}
+	closedir(d);
 	if (removed || bad)
 		log_write(LOG_INFO, "spool",
-		    "event=recovered incomplete_removed=%d set_aside=%d",
+		    "event=recovered uncommitted_removed=%d set_aside=%d",
 		    removed, bad);
 }
 
@@ -186,13 +204,11 @@ spool_open(const char *dir, const struct spool_config *cfg, int recover,
 	struct spool *sp = xcalloc(1, sizeof(*sp));
 
 	sp->dir = xstrdup(dir);
-	sp->incoming = fs_path_join(dir, "incoming");
 	sp->queue = fs_path_join(dir, "queue");
 	sp->corrupt = fs_path_join(dir, "corrupt");
 	sp->cfg = *cfg;
 	sp->queue_fd = -1;
-	if (fs_mkdirs(sp->incoming, 0700) < 0 ||
-	    fs_mkdirs(sp->queue, 0700) < 0 ||
+	if (fs_mkdirs(sp->queue, 0700) < 0 ||
 	    fs_mkdirs(sp->corrupt, 0700) < 0) {
 		snprintf(err, sizeof(err), "cannot create spool %s: %s", dir,
 		    strerror(errno));
@@ -219,7 +235,6 @@ fail:
 	if (sp->queue_fd >= 0)
 		close(sp->queue_fd);
 	free(sp->dir);
-	free(sp->incoming);
 	free(sp->queue);
 	free(sp->corrupt);
 	free(sp);
@@ -242,7 +257,6 @@ spool_close(struct spool **spp)
 	pthread_cond_destroy(&sp->cv);
 	close(sp->queue_fd);
 	free(sp->dir);
-	free(sp->incoming);
 	free(sp->queue);
 	free(sp->corrupt);
 	free(sp);
@@ -260,7 +274,7 @@ spool_msg_new(
 	m = xcalloc(1, sizeof(*m));
 	m->sp = sp;
 	memcpy(m->id, env->id, sizeof(m->id));
-	path = fs_path_join(sp->incoming, m->id);
+	path = fs_path_join(sp->queue, m->id);
 	m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	free(path);
 	if (m->fd < 0) {
@@ -270,7 +284,7 @@ spool_msg_new(
 		free(m);
 		return NULL;
 	}
-	buf_printf(&m->wbuf, "%s%0*d\n", SPOOL_MAGIC, SPOOL_SIZE_DIGITS, 0);
+	buf_printf(&m->wbuf, "%s%0*d\n", SPOOL_MAGIC_OPEN, SPOOL_SIZE_DIGITS, 0);
 	envelope_serialize(env, &m->wbuf);
 	buf_puts(&m->wbuf, "\n");
 	m->size = 0;
@@ -326,7 +340,7 @@ spool_msg_abort(struct spool_msg **mp)
 
 	if (m == NULL)
 		return;
-	path = fs_path_join(m->sp->incoming, m->id);
+	path = fs_path_join(m->sp->queue, m->id);
 	unlink(path);
 	free(path);
 	msg_free(m);
@@ -338,31 +352,28 @@ spool_msg_commit(struct spool_msg **mp, spool_commit_cb *cb, void *arg)
 {
 	struct spool_msg *m = *mp;
 	struct spool *sp = m->sp;
-	char size[SPOOL_SIZE_DIGITS + 2], *from, *to;
+	char state[SPOOL_SIZE_DIGITS + 3];
 	int r;
 
 	*mp = NULL;
-	snprintf(size, sizeof(size), "%0*" PRIu64, SPOOL_SIZE_DIGITS, m->size);
-	from = fs_path_join(sp->incoming, m->id);
-	to = fs_path_join(sp->queue, m->id);
+	/* "1 <size>" over "0 <zeros>": committed, in one write. */
+	snprintf(state, sizeof(state), "1 %0*" PRIu64, SPOOL_SIZE_DIGITS,
+	    m->size);
 	r = msg_flush(m);
 	if (r == 0)
-		r = fs_pwrite_all(m->fd, size, SPOOL_SIZE_DIGITS,
-		    (off_t)(sizeof(SPOOL_MAGIC) - 1));
-	if (r == 0)
-		r = rename(from, to);
+		r = fs_pwrite_all(m->fd, state, SPOOL_SIZE_DIGITS + 2,
+		    SPOOL_STATE_OFF);
 	if (r < 0) {
+		char *path = fs_path_join(sp->queue, m->id);
+
 		log_write(LOG_ERROR, "spool",
 		    "event=commit-failed id=%s error=\"%s\"", m->id,
 		    strerror(errno));
-		unlink(from);
-		free(from);
-		free(to);
+		unlink(path);
+		free(path);
 		msg_free(m);
 		return -1;
 	}
-	free(from);
-	free(to);
 	m->cb = cb;
 	m->arg = arg;
 	pthread_mutex_lock(&sp->mu);

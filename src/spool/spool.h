@@ -3,27 +3,30 @@
  *
  * A message is one file, <spool>/queue/<queue id>:
  *
- *   HERALD-SPOOL 1 00000000000000005120\n     magic, version, message size
+ *   HERALD-SPOOL 1 00000000000000005120\n     magic, state, message size
  *   id 0mb1f3k9z2q4x7c8\n                    envelope lines (envelope.h)
  *   ...
  *   \n                                        end of the envelope
  *   <message octets, CRLF lines, dot-unstuffed, with Herald's added
  *    header fields first>
  *
- * Writing: spool_msg_new() creates the file in <spool>/incoming/ and
- * writes the envelope with a size of zero; spool_msg_write() appends
- * message bytes through a write buffer; spool_msg_commit() writes the
- * final size into the first line, renames the file into queue/ and hands
- * it to the committer thread.  The committer makes whole batches durable
- * at once (group commit: one syncfs(2), or one fdatasync(2) per file and
- * one fsync(2) of the directory) and then calls each message's callback.
- * Only then may the caller say 250.
+ * The state is 0 while the message is written and 1 once committed.
+ * Writing: spool_msg_new() creates the file in queue/ and writes, in
+ * state 0 with a size of zero, the first line and the envelope;
+ * spool_msg_write() appends message bytes through a write buffer;
+ * spool_msg_commit() writes "1 <size>" over "0 <zeros>" in one pwrite
+ * and hands the file to the committer thread.  The committer makes whole
+ * batches durable at once (group commit: one syncfs(2), or one
+ * fdatasync(2) per file and one fsync(2) of the directory) and then
+ * calls each message's callback.  Only then may the caller say 250.
+ * Writing in place, with no rename, keeps the queue directory's lock
+ * out of the hot path (one directory operation per message, not two).
  *
- * Recovery (spool_open): files left in incoming/ were never acknowledged
- * and are removed.  A file in queue/ whose size field does not match its
- * length, or whose first line or envelope does not parse, was renamed
- * but never made durable, so it was never acknowledged either: it is
- * moved to corrupt/ and logged.
+ * Recovery (spool_open): a file still in state 0 was never committed,
+ * so never acknowledged: it is removed.  A file in state 1 whose size
+ * field does not match its length, or whose envelope does not parse, was
+ * committed but not yet synced when the machine stopped, so it was never
+ * acknowledged either: it is moved to corrupt/ and logged.
  *
  * Invariant: a commit callback with error 0 means the bytes, the envelope
  * and the directory entry are on stable storage.

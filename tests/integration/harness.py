@@ -181,14 +181,28 @@ class Herald:
     def queue_dir(self):
         return os.path.join(self.data, "spool", "queue")
 
+    def _committed(self, name):
+        try:
+            with open(os.path.join(self.queue_dir(), name), "rb") as f:
+                return f.read(15) == b"HERALD-SPOOL 1 "
+        except FileNotFoundError:  # a refused message, removed just now
+            return None
+
     def queue_ids(self):
-        """The set of queue ids (file names) in spool/queue."""
-        return set(os.listdir(self.queue_dir()))
+        """The set of queue ids of committed messages in spool/queue."""
+        return {n for n in os.listdir(self.queue_dir()) if self._committed(n)}
+
+    def uncommitted(self):
+        """Queue files not committed: still being written by a session in
+        DATA (empty, or "HERALD-SPOOL 0"), or left by a crash; recovery
+        removes them."""
+        return sorted(n for n in os.listdir(self.queue_dir())
+                      if self._committed(n) is False)
 
     def spool_messages(self):
         """{queue_id: (envelope, body bytes)} of every file in the queue."""
         out = {}
-        for name in sorted(os.listdir(self.queue_dir())):
+        for name in sorted(self.queue_ids()):
             out[name] = parse_spool_file(os.path.join(self.queue_dir(), name))
         return out
 

@@ -466,9 +466,7 @@ def main():
         test_smtp_source(h)
         check_eq(len(h.queue_ids()), 3 + 2 + 3 + 1 + 2 + 2 + 200 + 20,
                  "queue holds every accepted message and nothing else")
-        inc = os.path.join(h.data, "spool", "incoming")
-        check_eq(os.listdir(inc) if os.path.isdir(inc) else [], [],
-                 "spool/incoming is empty")
+        check_eq(h.uncommitted(), [], "no uncommitted file in the spool")
         h.stop()
 
 

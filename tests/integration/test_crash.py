@@ -7,7 +7,7 @@ the MX port while Postfix's smtp-source adds load; every queue id answered
 with 250 is recorded with the exact bytes sent.  After ~3 s herald gets
 SIGKILL, is started again (spool recovery runs), and every recorded id must
 be in spool/queue as a complete spool file holding exactly those bytes;
-spool/incoming must be empty.  Three cycles on the same data directory.
+no uncommitted file may be left.  Three cycles on the same data directory.
 
 Run: HERALD=build/src/cli/herald /usr/bin/python3 tests/integration/test_crash.py
 """
@@ -144,10 +144,10 @@ def cycle(h, c, acked_all):
           "(%d clients cut off mid-session, %d new queue files incl. smtp-source)"
           % (c, len(acked), cut, len(queued_before_restart)))
     acked_all.update(acked)
-    left = len(os.listdir(os.path.join(h.data, "spool", "incoming")))
+    left = len(h.uncommitted())
 
     h.start()                                  # recovery runs here
-    incoming = os.listdir(os.path.join(h.data, "spool", "incoming"))
+    uncommitted = h.uncommitted()
     corrupt = os.listdir(os.path.join(h.data, "spool", "corrupt"))
     queue = h.queue_ids()
 
@@ -172,7 +172,7 @@ def cycle(h, c, acked_all):
         except Exception as e:               # noqa: BLE001
             invalid.append((qid, repr(e)))
     print("# cycle %d: acknowledged %d (this cycle %d), found %d, missing %d, "
-          "incomplete set aside %d, queue files %d, unfinished in incoming "
+          "incomplete set aside %d, queue files %d, uncommitted files "
           "at the kill %d" % (
               c, len(acked_all), len(acked), len(acked_all) - len(missing),
               len(missing), len(corrupt), len(queue), left))
@@ -182,8 +182,8 @@ def cycle(h, c, acked_all):
           "the bytes sent" % c, lambda: wrong[:2])
     check(invalid == [], "cycle %d: every file in spool/queue (%d) parses"
           % (c, len(queue)), lambda: invalid[:3])
-    check(incoming == [], "cycle %d: spool/incoming empty after restart" % c,
-          lambda: incoming[:5])
+    check(uncommitted == [], "cycle %d: no uncommitted file left after "
+          "restart" % c, lambda: uncommitted[:5])
     return len(corrupt)
 
 

@@ -254,7 +254,7 @@ def test_submission_auth(h):
         expect(c.cmd("RCPT TO:<rcpt@remote.example>"), 250, "2.1.5", None, "submission: RCPT (From: %s)" % frm)
         expect(send_data(c, message(frm=frm)), code, enh, text, "submission: From: %s" % frm)
     check(set(h.spool_messages()) == before, "submission: no refused message was queued")
-    check(h.log_has(r"event=reject command=DATA id=\S+ error=\d+ line=\d+ detail=\"remote\.example\""),
+    check(h.log_has(r"event=reject command=DATA id=\S+ error=from-domain line=\d+ detail=\"remote\.example\""),
           "submission: From: refusal is logged")
     # A From: the account owns, in the forms people write it.
     for frm in ("=?utf-8?q?J=C3=B6rg?= <j@example.com>", '"Sales, Team" <sales@Example.COM>',

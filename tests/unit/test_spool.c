@@ -267,8 +267,8 @@ test_abort_and_recovery(void **state)
 	spool_msg_write(m, "x\r\n", 3);
 	spool_msg_abort(&m);
 	assert_null(m);
-	assert_int_equal(count_dir(dir, "incoming"), 0);
-	/* Left in incoming (a crash before commit). */
+	assert_int_equal(count_dir(dir, "queue"), 0);
+	/* Left uncommitted (a crash before commit). */
 	make_env(&e2, "b@example.com");
 	m = spool_msg_new(sp, &e2, &error);
 	spool_msg_write(m, "partial", 7);
@@ -281,18 +281,20 @@ test_abort_and_recovery(void **state)
 		spool_msg_commit(&m3, on_commit, &w);
 		wait_for(&w, 1);
 	}
-	spool_msg_abort(&m); /* frees memory; recreate the leftover by hand */
-	snprintf(path, sizeof(path), "%s/incoming/%s", dir, e2.id);
+	/* What a crash would leave of m: an uncommitted file. */
+	spool_msg_abort(&m);
+	snprintf(path, sizeof(path), "%s/queue/%s", dir, e2.id);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
-	assert_int_equal(write(fd, "HERALD", 6), 6);
+	assert_int_equal(write(fd, "HERALD-SPOOL 0 00000000000000000000\n", 36),
+	    36);
 	close(fd);
 	spool_close(&sp);
 	snprintf(path, sizeof(path), "%s/queue/%s", dir, e3.id);
 	assert_int_equal(truncate(path, 60), 0);
 
+	assert_int_equal(count_dir(dir, "queue"), 2);
 	sp = spool_open(dir, &cfg_fdatasync, 1, &error);
 	assert_non_null(sp);
-	assert_int_equal(count_dir(dir, "incoming"), 0);
 	assert_int_equal(count_dir(dir, "queue"), 0);
 	assert_int_equal(count_dir(dir, "corrupt"), 1);
 	spool_close(&sp);
