@@ -118,9 +118,20 @@ sqlite_configure(struct store_conn *c, const char *path, const char **error_r)
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
-	if (sqlite_pragma_text(
-		c->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode)) < 0)
-		return sqlite_db_fail(c, "PRAGMA journal_mode", error_r);
+	/*
+	 * Switching a new file to WAL needs an exclusive lock, and SQLite
+	 * does not call the busy handler for it: when processes open a new
+	 * database at once, retry for as long as busy_timeout would wait.
+	 */
+	for (int waited = 0;; waited += 10) {
+		if (sqlite_pragma_text(c->db, "PRAGMA journal_mode=WAL", mode,
+			sizeof(mode)) == 0)
+			break;
+		if ((sqlite3_errcode(c->db) & 0xff) != SQLITE_BUSY ||
+		    waited >= SQLITE_BUSY_TIMEOUT_MS)
+			return sqlite_db_fail(c, "PRAGMA journal_mode", error_r);
+		usleep(10000);
+	}
 	if (strcmp(mode, "wal") != 0)
 		return sqlite_fail(c->error, sizeof(c->error), error_r,
 		    "sqlite: '%s' cannot use WAL mode (journal_mode is '%s')",
