@@ -362,7 +362,7 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *cmd, bool esmtp)
 	    "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
 	    "250-CHUNKING\r\n250-DSN\r\n",
 	    s->sh->size_text);
-	if (s->sh->ssl_ctx != NULL && !s->tls && s->kind == LISTENER_SUBMISSION)
+	if (s->sh->ssl_ctx != NULL && !s->tls && s->kind != LISTENER_SUBMISSIONS)
 		evbuffer_add_printf(out, "250-STARTTLS\r\n");
 	if (auth_offered(s) && s->auth_user == NULL)
 		evbuffer_add_printf(out, "250-AUTH PLAIN LOGIN\r\n");
@@ -411,7 +411,7 @@ cmd_starttls(struct session *s)
 	struct bufferevent *tlsbev;
 	SSL *ssl;
 
-	if (s->sh->ssl_ctx == NULL || s->kind != LISTENER_SUBMISSION) {
+	if (s->sh->ssl_ctx == NULL || s->kind == LISTENER_SUBMISSIONS) {
 		reply(s, "502 5.5.1 STARTTLS not available");
 		return;
 	}

@@ -94,6 +94,21 @@ RELAY_TRICKS = [
 ]
 
 
+def test_mx_tls(h):
+    """TLS on the MX listener changes nothing about who may relay."""
+    c = Conn(h.mx)
+    c.ehlo("probe.test")
+    expect(c.starttls(), 220, "2.0.0", "Ready to start TLS", "mx: STARTTLS")
+    r = c.ehlo("probe.test")
+    check("AUTH" not in r.keywords and "STARTTLS" not in r.keywords,
+          "mx: EHLO after TLS lists neither AUTH nor STARTTLS")
+    expect(c.cmd("MAIL FROM:<bounce@remote.example>"), 250, "2.1.0", "Ok", "mx+TLS: MAIL FROM")
+    expect(c.cmd("RCPT TO:<user@remote.example>"), 554, "5.7.1",
+           "<user@remote.example>: Relay access denied", "mx+TLS: relay still refused")
+    expect(c.cmd("RCPT TO:<user@inbound.test>"), 250, "2.1.5", "Ok", "mx+TLS: inbound accepted")
+    c.close()
+
+
 def test_mx(h):
     c = Conn(h.mx)
     check(c.greeting.lines == ["220 herald.test ESMTP Herald"], "mx: greeting is '220 herald.test ESMTP Herald'")
@@ -101,7 +116,7 @@ def test_mx(h):
     check(r.code == 250 and r.lines[0].startswith("250-herald.test"), "mx: EHLO -> 250 herald.test")
     for kw in ("PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN"):
         check(kw in r.keywords, "mx: EHLO lists %s" % kw)
-    check("STARTTLS" not in r.keywords, "mx: EHLO does not list STARTTLS")
+    check("STARTTLS" in r.keywords, "mx: EHLO lists STARTTLS (opportunistic TLS for senders)")
     check("AUTH" not in r.keywords, "mx: EHLO does not list AUTH")
     expect(c.cmd("AUTH PLAIN " + plain(h.user, h.password)), 502, "5.5.1", None, "mx: AUTH")
 
@@ -470,6 +485,7 @@ def main():
                               "smtpd.auth_lockout": "1s"}) as h:
         test_mx(h)
         test_swaks_probes(h)
+        test_mx_tls(h)
         test_submission_auth(h)
         test_submissions(h)
         test_allow_ip(h)
