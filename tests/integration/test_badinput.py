@@ -609,8 +609,12 @@ def check_unread_replies(h):
     grew = rss_kb(h.proc.pid) - before
     check(sent < 40 * 1024 * 1024,
           "unread replies: the server stopped taking commands (client sent %d bytes)" % sent)
-    check(grew < 8 * 1024,
-          "unread replies: server memory grew %d KB (< 8 MB) while replies backed up" % grew)
+    if "libasan" in open("/proc/%d/maps" % h.proc.pid).read():
+        # ASan keeps freed memory in quarantine: RSS says nothing here.
+        print("# unread replies: memory growth %d KB not checked under ASan" % grew)
+    else:
+        check(grew < 8 * 1024,
+              "unread replies: server memory grew %d KB (< 8 MB) while replies backed up" % grew)
     # Now read everything: every NOOP is answered, in order, then QUIT works.
     s.settimeout(10)
     want, got, buf = sent // 6, 0, b""
