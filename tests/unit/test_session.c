@@ -28,80 +28,15 @@
 #include "smtpd/session.h"
 #include "spool/spool.h"
 #include "store/store.h"
+#include "support/smtpd_fixture.h"
 
-#define SECRET "s3cret-s3cret-s3cret-s3cret-0123"
-
-struct fixture {
-	char dir[64];
-	struct smtpd_config cfg;
-	struct smtpd_shared sh;
-	struct session_loop loop;
-	struct spool *spool;
-};
-
-static struct fixture fx;
+static struct smtpd_fixture fx;
 
 static int
 setup(void **state)
 {
-	struct spool_config scfg = { SPOOL_SYNC_FDATASYNC, 64, 65536 };
-	char path[128], hash[65], err[256];
-	const char *error;
-	struct store *st;
-	int64_t account, cred;
-
 	(void)state;
-	evthread_use_pthreads();
-	assert_int_equal(sodium_init() >= 0, 1);
-	snprintf(fx.dir, sizeof(fx.dir), "/tmp/herald-test-session-XXXXXX");
-	assert_non_null(mkdtemp(fx.dir));
-	snprintf(path, sizeof(path), "%s/herald.db", fx.dir);
-	st = store_open(path, &error);
-	assert_non_null(st);
-	assert_int_equal(store_migrate(st, &error), 0);
-	assert_int_equal(store_account_create(st, "acme", &account, &error), 0);
-	assert_int_equal(
-	    store_domain_add(st, account, "example.com", &error), 0);
-	store_secret_hash(SECRET, hash);
-	assert_int_equal(
-	    store_credential_create(st, account, "app1", hash, &cred, &error),
-	    0);
-	store_close(&st);
-
-	fx.cfg.hostname = "herald.test";
-	fx.cfg.threads = 1;
-	fx.cfg.max_message_size = 10000;
-	fx.cfg.max_recipients = 3;
-	fx.cfg.max_connections = 100;
-	fx.cfg.max_connections_per_ip = 100;
-	fx.cfg.command_line_max = 512;
-	fx.cfg.data_line_max = 1000;
-	fx.cfg.max_header_size = 4096;
-	fx.cfg.command_timeout = 5000;
-	fx.cfg.data_timeout = 5000;
-	fx.cfg.tls_handshake_timeout = 5000;
-	fx.cfg.max_errors = 20;
-	fx.cfg.auth_over_plaintext = true;
-	fx.cfg.auth_max_failures = 3;
-	fx.cfg.auth_lockout = 60000;
-	fx.cfg.auth_fail_delay = 1;
-	fx.cfg.sender_policy = SMTPD_SENDER_STRICT;
-	fx.cfg.require_8bitmime = true;
-
-	snprintf(path, sizeof(path), "%s/spool", fx.dir);
-	fx.spool = spool_open(path, &scfg, 1, &error);
-	assert_non_null(fx.spool);
-	snprintf(path, sizeof(path), "%s/herald.db", fx.dir);
-	fx.sh.cfg = &fx.cfg;
-	fx.sh.spool = fx.spool;
-	fx.sh.policy = policy_new(path, "inbound.test", 1000, err, sizeof(err));
-	assert_non_null(fx.sh.policy);
-	fx.sh.limits = limits_new(100, 100, 3, 60000);
-	fx.sh.size_text = "10000";
-	fx.loop.base = event_base_new();
-	fx.loop.sh = &fx.sh;
-	fx.loop.scratch_len = 65536;
-	fx.loop.scratch = xmalloc(fx.loop.scratch_len + 1);
+	smtpd_fixture_setup(&fx);
 	return 0;
 }
 
@@ -109,80 +44,8 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	/* Let sessions closed by the last case free themselves. */
-	for (int i = 0; i < 50; i++)
-		event_base_loop(fx.loop.base, EVLOOP_NONBLOCK);
-	spool_close(&fx.spool);
-	policy_free(&fx.sh.policy);
-	limits_free(&fx.sh.limits);
-	event_base_free(fx.loop.base);
-	free(fx.loop.scratch);
+	smtpd_fixture_teardown(&fx);
 	return 0;
-}
-
-/* connect_session - a session on one end of a socketpair; returns ours */
-static int
-connect_session(enum listener_kind kind)
-{
-	struct sockaddr_in sin;
-	int sv[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(0x7f000001);
-	session_start(
-	    &fx.loop, sv[0], (struct sockaddr *)&sin, sizeof(sin), kind);
-	return sv[1];
-}
-
-/*
- * reply_for - send text (may be empty), run the loop until a complete
- * reply (a line "NNN " ...) arrives or 5 s pass; return its last line.
- * closed_r reports whether the server closed the connection.
- */
-static const char *
-reply_for(int fd, const char *text, bool *closed_r)
-{
-	static char got[65536];
-	size_t len = 0;
-	uint64_t deadline = now_ms() + 5000;
-
-	if (text && *text)
-		assert_int_equal(
-		    write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	*closed_r = false;
-	got[0] = '\0';
-	while (now_ms() < deadline) {
-		ssize_t n;
-		char *line;
-
-		event_base_loop(fx.loop.base, EVLOOP_NONBLOCK);
-		n = read(fd, got + len, sizeof(got) - 1 - len);
-		if (n == 0) {
-			*closed_r = true;
-			break;
-		}
-		if (n > 0) {
-			len += (size_t)n;
-			got[len] = '\0';
-		}
-		/* The last complete line: done when it is "NNN " style. */
-		if (len >= 2 && got[len - 1] == '\n') {
-			got[len - 2] = '\0';
-			line = strrchr(got, '\n');
-			line = line ? line + 1 : got;
-			if (strlen(line) >= 4 && line[3] == ' ')
-				return line;
-			got[len - 2] = '\r';
-		}
-		if (n < 0 && errno != EAGAIN)
-			break;
-		usleep(200);
-	}
-	return got;
 }
 
 struct step {
@@ -193,15 +56,15 @@ struct step {
 static void
 run_script(enum listener_kind kind, const struct step *steps)
 {
-	int fd = connect_session(kind);
+	int fd = smtpd_fixture_connect(&fx, kind);
 	bool closed;
 
 	for (const struct step *s = steps; s->expect; s++) {
-		const char *got = reply_for(fd, s->send, &closed);
+		const char *got = smtpd_fixture_reply(&fx, fd, s->send, &closed);
 
 		if (strcmp(s->expect, "CLOSED") == 0) {
 			if (!closed)
-				got = reply_for(fd, NULL, &closed);
+				got = smtpd_fixture_reply(&fx, fd, NULL, &closed);
 			if (!closed)
 				fail_msg("after '%s': expected close, got '%s'",
 				    s->send, got);
@@ -355,8 +218,8 @@ test_submission_auth(void **state)
 
 	(void)state;
 	n = 0;
-	memcpy(raw, "\0app1\0" SECRET, 6 + strlen(SECRET));
-	n = 6 + strlen(SECRET);
+	memcpy(raw, "\0app1\0" SMTPD_FIXTURE_SECRET, 6 + strlen(SMTPD_FIXTURE_SECRET));
+	n = 6 + strlen(SMTPD_FIXTURE_SECRET);
 	snprintf(plain, sizeof(plain), "AUTH PLAIN ");
 	sodium_bin2base64(plain + 11, sizeof(plain) - 11, raw, n,
 	    sodium_base64_VARIANT_ORIGINAL);
