@@ -29,16 +29,37 @@ finish(struct store **st, int r, const char *error)
 	return r == 0 ? 0 : 1;
 }
 
-/* account_opt - the --account NAME option, required */
-static const char *
-account_opt(struct cli *c, int *argc, char **argv)
+/*
+ * struct scope - what the commands acting on one account start from:
+ * the required --account NAME, the store and the account's id.
+ */
+struct scope {
+	const char *name;
+	struct store *st;
+	int64_t account;
+};
+
+/*
+ * scope_open - take --account NAME out of argv, check that nwords words
+ * are left (argv[0] included), open the store and find the account.
+ * Returns 0, or the exit code after printing the error.
+ */
+static int
+scope_open(struct cli *c, int *argc, char **argv, int nwords,
+    const char *usage, struct scope *sc)
 {
 	bool bad = false;
-	const char *a = cli_opt(argc, argv, "--account", &bad);
 
-	if (a == NULL)
-		cli_usage_error(c, "--account NAME is required");
-	return a;
+	sc->name = cli_opt(argc, argv, "--account", &bad);
+	if (sc->name == NULL)
+		return cli_usage_error(c, "--account NAME is required");
+	if (*argc != nwords)
+		return cli_usage_error(c, "%s", usage);
+	if ((sc->st = cli_store(c)) == NULL)
+		return 1;
+	if ((sc->account = cli_account(sc->st, sc->name)) == 0)
+		return finish(&sc->st, 1, NULL);
+	return 0;
 }
 
 int
@@ -119,20 +140,18 @@ cmd_account_disallow_ip(struct cli *c, int argc, char **argv)
 int
 cmd_credential_create(struct cli *c, int argc, char **argv)
 {
-	const char *aname = account_opt(c, &argc, argv), *name, *error = NULL;
+	const char *name, *error = NULL;
 	char user[128], secret[33], hash[65], suffix[7];
+	struct scope sc;
 	bool bad = false;
-	int64_t account, id;
+	int64_t id;
 	int r;
 
-	if (aname == NULL)
-		return 2;
 	name = cli_opt(&argc, argv, "--name", &bad);
-	if (bad || argc != 1)
-		return cli_usage_error(c, "unexpected argument");
-	WITH_STORE(c, st);
-	if ((account = cli_account(st, aname)) == 0)
-		return finish(&st, 1, NULL);
+	if (bad)
+		return cli_usage_error(c, "--name needs a value");
+	if ((r = scope_open(c, &argc, argv, 1, "unexpected argument", &sc)))
+		return r;
 	if (name != NULL) {
 		snprintf(user, sizeof(user), "%s", name);
 	} else {
@@ -140,18 +159,18 @@ cmd_credential_create(struct cli *c, int argc, char **argv)
 		for (char *p = suffix; *p; p++)
 			if (*p == '-' || *p == '_')
 				*p = 'x';
-		snprintf(user, sizeof(user), "%s-%s", aname, str_lower(suffix));
+		snprintf(user, sizeof(user), "%s-%s", sc.name, str_lower(suffix));
 	}
 	/* 32 characters of a 64-letter alphabet: 192 random bits. */
 	random_token(secret, 32);
 	store_secret_hash(secret, hash);
-	r = store_credential_create(st, account, user, hash, &id, &error);
+	r = store_credential_create(sc.st, sc.account, user, hash, &id, &error);
 	if (r == 0)
 		printf(
 		    "username: %s\npassword: %s\n(the password is shown only "
 		    "now; Herald keeps only a hash of it)\n",
 		    user, secret);
-	return finish(&st, r, error);
+	return finish(&sc.st, r, error);
 }
 
 static int
@@ -173,70 +192,56 @@ print_credential(void *arg, const struct store_credential *cr)
 int
 cmd_credential_list(struct cli *c, int argc, char **argv)
 {
-	const char *aname = account_opt(c, &argc, argv), *error = NULL;
-	int64_t account;
+	const char *error = NULL;
+	struct scope sc;
 	int r;
 
-	if (aname == NULL)
-		return 2;
-	if (argc != 1)
-		return cli_usage_error(c, "unexpected argument");
-	WITH_STORE(c, st);
-	if ((account = cli_account(st, aname)) == 0)
-		return finish(&st, 1, NULL);
+	if ((r = scope_open(c, &argc, argv, 1, "unexpected argument", &sc)))
+		return r;
 	printf("%-32s %s\n", "USERNAME", "CREATED");
-	r = store_credential_list(st, account, print_credential, NULL, &error);
-	return finish(&st, r, error);
+	r = store_credential_list(sc.st, sc.account, print_credential, NULL,
+	    &error);
+	return finish(&sc.st, r, error);
 }
 
 int
 cmd_credential_revoke(struct cli *c, int argc, char **argv)
 {
-	const char *aname = account_opt(c, &argc, argv), *error = NULL;
-	int64_t account;
+	const char *error = NULL;
+	struct scope sc;
 	int r;
 
-	if (aname == NULL)
-		return 2;
-	if (argc != 2)
-		return cli_usage_error(c, "expected one USER");
-	WITH_STORE(c, st);
-	if ((account = cli_account(st, aname)) == 0)
-		return finish(&st, 1, NULL);
-	r = store_credential_revoke(st, account, argv[1], &error);
+	if ((r = scope_open(c, &argc, argv, 2, "expected one USER", &sc)))
+		return r;
+	r = store_credential_revoke(sc.st, sc.account, argv[1], &error);
 	if (r == 0)
 		printf("credential %s revoked\n", argv[1]);
 	else if (r == 1)
 		error = "no such active credential in this account";
-	return finish(&st, r, error);
+	return finish(&sc.st, r, error);
 }
 
 static int
 domain_change(struct cli *c, int argc, char **argv, bool add)
 {
-	const char *aname = account_opt(c, &argc, argv), *error = NULL;
+	const char *error = NULL;
 	char *domain = NULL;
-	int64_t account;
+	struct scope sc;
 	int r;
 
-	if (aname == NULL)
-		return 2;
-	if (argc != 2)
-		return cli_usage_error(c, "expected one DOMAIN");
-	if (mail_domain_normalize(argv[1], &domain, &error) < 0)
-		return cli_fail("domain '%s': %s", argv[1], error);
-	WITH_STORE(c, st);
-	if ((account = cli_account(st, aname)) == 0) {
-		free(domain);
-		return finish(&st, 1, NULL);
+	if ((r = scope_open(c, &argc, argv, 2, "expected one DOMAIN", &sc)))
+		return r;
+	if (mail_domain_normalize(argv[1], &domain, &error) < 0) {
+		cli_fail("domain '%s': %s", argv[1], error);
+		return finish(&sc.st, 1, NULL);
 	}
-	r = add ? store_domain_add(st, account, domain, &error)
-		: store_domain_remove(st, account, domain, &error);
+	r = add ? store_domain_add(sc.st, sc.account, domain, &error)
+		: store_domain_remove(sc.st, sc.account, domain, &error);
 	if (r == 0)
 		printf("domain %s %s account %s\n", domain,
-		    add ? "added to" : "removed from", aname);
+		    add ? "added to" : "removed from", sc.name);
 	free(domain);
-	return finish(&st, r, error);
+	return finish(&sc.st, r, error);
 }
 
 int
@@ -265,18 +270,13 @@ print_domain(void *arg, const char *domain, int64_t created_at)
 int
 cmd_domain_list(struct cli *c, int argc, char **argv)
 {
-	const char *aname = account_opt(c, &argc, argv), *error = NULL;
-	int64_t account;
+	const char *error = NULL;
+	struct scope sc;
 	int r;
 
-	if (aname == NULL)
-		return 2;
-	if (argc != 1)
-		return cli_usage_error(c, "unexpected argument");
-	WITH_STORE(c, st);
-	if ((account = cli_account(st, aname)) == 0)
-		return finish(&st, 1, NULL);
+	if ((r = scope_open(c, &argc, argv, 1, "unexpected argument", &sc)))
+		return r;
 	printf("%-40s %s\n", "DOMAIN", "ADDED");
-	r = store_domain_list(st, account, print_domain, NULL, &error);
-	return finish(&st, r, error);
+	r = store_domain_list(sc.st, sc.account, print_domain, NULL, &error);
+	return finish(&sc.st, r, error);
 }

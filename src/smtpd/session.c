@@ -321,6 +321,19 @@ send_greeting(struct session *s)
 	reply(s, "220 %s ESMTP Herald", s->cfg->hostname);
 }
 
+/*
+ * improper_pipelining - the client sent more than it may before our
+ * reply (RFC 2920 3.1): answer, log and close.
+ */
+static void
+improper_pipelining(struct session *s, const char *after, const char *why)
+{
+	slog(s, LOG_WARN, "event=improper-pipelining command=%s", after);
+	reply(s, "554 5.5.0 Improper use of pipelining %s, closing connection",
+	    why);
+	session_close(s);
+}
+
 /* ---- EHLO, HELO and the other simple commands ---- */
 
 static bool
@@ -421,11 +434,7 @@ cmd_starttls(struct session *s)
 	}
 	if (evbuffer_get_length(in) > 0) {
 		/* Commands injected before the handshake (CVE-2011-0411). */
-		slog(s, LOG_WARN, "event=improper-pipelining command=STARTTLS");
-		reply(s,
-		    "554 5.5.0 Improper use of pipelining after STARTTLS, "
-		    "closing connection");
-		session_close(s);
+		improper_pipelining(s, "STARTTLS", "after STARTTLS");
 		return;
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
@@ -1198,11 +1207,8 @@ cmd_data(struct session *s)
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
-		slog(s, LOG_WARN, "event=improper-pipelining command=DATA");
-		reply(s,
-		    "554 5.5.0 Improper use of pipelining: message content "
-		    "sent before the 354 reply, closing connection");
-		session_close(s);
+		improper_pipelining(s, "DATA",
+		    "(message content sent before the 354 reply)");
 		return;
 	}
 	if (!msg_begin(s)) {
@@ -1503,11 +1509,7 @@ command_step(struct session *s, struct evbuffer *in)
 	    s->state != ST_AUTH && s->state != ST_DATA && s->state != ST_BDAT &&
 	    evbuffer_get_length(in) > 0 && s->helo != NULL) {
 		/* PIPELINING was not offered (HELO): one command at a time. */
-		slog(s, LOG_WARN, "event=improper-pipelining helo=1");
-		reply(s,
-		    "554 5.5.0 Improper use of pipelining (not offered "
-		    "after HELO), closing connection");
-		session_close(s);
+		improper_pipelining(s, "HELO", "(not offered after HELO)");
 	}
 	return 1;
 }

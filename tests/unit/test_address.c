@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "mail/address.h"
+#include "support/table_check.h"
 
 #define U8 MAIL_ADDR_ALLOW_UTF8
 #define NB MAIL_ADDR_ALLOW_NOBRACKETS
@@ -33,35 +34,6 @@
 	L63 "." L63 "." L63                                                    \
 	    ".ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
-static bool
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-#define CHECK_STR(i, in, what, got, want)                                      \
-	do {                                                                   \
-		if (!str_eq((got), (want))) {                                  \
-			print_error(                                           \
-			    "case %zu \"%s\": %s = \"%s\", want \"%s\"\n",     \
-			    (size_t)(i), (in), (what),                         \
-			    (got) ? (got) : "(null)",                          \
-			    (want) ? (want) : "(null)");                       \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
-#define CHECK_INT(i, in, what, got, want)                                      \
-	do {                                                                   \
-		if ((long long)(got) != (long long)(want)) {                   \
-			print_error("case %zu \"%s\": %s = %lld, want %lld\n", \
-			    (size_t)(i), (in), (what), (long long)(got),       \
-			    (long long)(want));                                \
-			fail();                                                \
-		}                                                              \
-	} while (0)
 
 struct ok_case {
 	const char *in;

@@ -15,26 +15,8 @@
 
 #include "lib/buf.h"
 #include "mail/header.h"
+#include "support/table_check.h"
 
-static bool
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-#define CHECK_STR(i, in, what, got, want)                                      \
-	do {                                                                   \
-		if (!str_eq((got), (want))) {                                  \
-			print_error(                                           \
-			    "case %zu \"%s\": %s = \"%s\", want \"%s\"\n",     \
-			    (size_t)(i), (in), (what),                         \
-			    (got) ? (got) : "(null)",                          \
-			    (want) ? (want) : "(null)");                       \
-			fail();                                                \
-		}                                                              \
-	} while (0)
 
 static const char block_crlf[] =
     "Received : from x.example by y.example\r\n"

@@ -14,40 +14,11 @@
 #include <cmocka.h>
 
 #include "mail/smtp_cmd.h"
+#include "support/table_check.h"
 
 #define AU SMTP_CMD_ALLOW_UTF8
 #define TX SMTP_CMD_TXN_UTF8
 
-static bool
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-#define CHECK_STR(i, in, what, got, want)                                      \
-	do {                                                                   \
-		if (!str_eq((got), (want))) {                                  \
-			print_error(                                           \
-			    "case %zu \"%s\": %s = \"%s\", want \"%s\"\n",     \
-			    (size_t)(i), (in), (what),                         \
-			    (got) ? (got) : "(null)",                          \
-			    (want) ? (want) : "(null)");                       \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
-#define CHECK_INT(i, in, what, got, want)                                      \
-	do {                                                                   \
-		if ((unsigned long long)(got) != (unsigned long long)(want)) { \
-			print_error("case %zu \"%s\": %s = %llu, want %llu\n", \
-			    (size_t)(i), (in), (what),                         \
-			    (unsigned long long)(got),                         \
-			    (unsigned long long)(want));                       \
-			fail();                                                \
-		}                                                              \
-	} while (0)
 
 struct ok_case {
 	const char *line;
