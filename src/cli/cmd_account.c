@@ -45,8 +45,8 @@ struct scope {
  * Returns 0, or the exit code after printing the error.
  */
 static int
-scope_open(struct cli *c, int *argc, char **argv, int nwords,
-    const char *usage, struct scope *sc)
+scope_open(struct cli *c, int *argc, char **argv, int nwords, const char *usage,
+    struct scope *sc)
 {
 	bool bad = false;
 
@@ -159,7 +159,8 @@ cmd_credential_create(struct cli *c, int argc, char **argv)
 		for (char *p = suffix; *p; p++)
 			if (*p == '-' || *p == '_')
 				*p = 'x';
-		snprintf(user, sizeof(user), "%s-%s", sc.name, str_lower(suffix));
+		snprintf(
+		    user, sizeof(user), "%s-%s", sc.name, str_lower(suffix));
 	}
 	/* 32 characters of a 64-letter alphabet: 192 random bits. */
 	random_token(secret, 32);
@@ -199,8 +200,8 @@ cmd_credential_list(struct cli *c, int argc, char **argv)
 	if ((r = scope_open(c, &argc, argv, 1, "unexpected argument", &sc)))
 		return r;
 	printf("%-32s %s\n", "USERNAME", "CREATED");
-	r = store_credential_list(sc.st, sc.account, print_credential, NULL,
-	    &error);
+	r = store_credential_list(
+	    sc.st, sc.account, print_credential, NULL, &error);
 	return finish(&sc.st, r, error);
 }
 

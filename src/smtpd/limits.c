@@ -30,7 +30,7 @@ struct limits {
 	int64_t max_total, max_per_ip, auth_max;
 	uint64_t lockout_ms;
 	int64_t total;
-	uint64_t auth_failures;  /* for the periodic sweep */
+	uint64_t auth_failures; /* for the periodic sweep */
 	struct entry *conn[LIMITS_BUCKETS];
 	struct entry *auth[LIMITS_BUCKETS];
 };

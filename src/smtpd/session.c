@@ -120,7 +120,7 @@ struct session {
 	struct sockaddr_storage sa;
 	char *helo;
 	bool esmtp, tls, counted, dead, commit_pending, skip_line;
-	bool out_blocked;         /* reading stopped until replies drain */
+	bool out_blocked; /* reading stopped until replies drain */
 	int errors, drain_tries;
 	uint64_t started_ms;
 	unsigned messages;
@@ -375,7 +375,8 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *cmd, bool esmtp)
 	    "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
 	    "250-CHUNKING\r\n250-DSN\r\n",
 	    s->sh->size_text);
-	if (s->sh->ssl_ctx != NULL && !s->tls && s->kind != LISTENER_SUBMISSIONS)
+	if (s->sh->ssl_ctx != NULL && !s->tls &&
+	    s->kind != LISTENER_SUBMISSIONS)
 		evbuffer_add_printf(out, "250-STARTTLS\r\n");
 	if (auth_offered(s) && s->auth_user == NULL)
 		evbuffer_add_printf(out, "250-AUTH PLAIN LOGIN\r\n");
@@ -1207,8 +1208,8 @@ cmd_data(struct session *s)
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
-		improper_pipelining(s, "DATA",
-		    "(message content sent before the 354 reply)");
+		improper_pipelining(
+		    s, "DATA", "(message content sent before the 354 reply)");
 		return;
 	}
 	if (!msg_begin(s)) {

@@ -31,9 +31,9 @@
 #include "lib/util.h"
 #include "spool/spool.h"
 
-#define SPOOL_MAGIC "HERALD-SPOOL 1 "      /* committed */
+#define SPOOL_MAGIC "HERALD-SPOOL 1 "	   /* committed */
 #define SPOOL_MAGIC_OPEN "HERALD-SPOOL 0 " /* still being written */
-#define SPOOL_STATE_OFF 13                  /* where the 0 or 1 stands */
+#define SPOOL_STATE_OFF 13		   /* where the 0 or 1 stands */
 #define SPOOL_SIZE_DIGITS 20
 #define SPOOL_HEADER_MAX (256 * 1024)
 
@@ -284,7 +284,8 @@ spool_msg_new(
 		free(m);
 		return NULL;
 	}
-	buf_printf(&m->wbuf, "%s%0*d\n", SPOOL_MAGIC_OPEN, SPOOL_SIZE_DIGITS, 0);
+	buf_printf(
+	    &m->wbuf, "%s%0*d\n", SPOOL_MAGIC_OPEN, SPOOL_SIZE_DIGITS, 0);
 	envelope_serialize(env, &m->wbuf);
 	buf_puts(&m->wbuf, "\n");
 	m->size = 0;
@@ -357,12 +358,12 @@ spool_msg_commit(struct spool_msg **mp, spool_commit_cb *cb, void *arg)
 
 	*mp = NULL;
 	/* "1 <size>" over "0 <zeros>": committed, in one write. */
-	snprintf(state, sizeof(state), "1 %0*" PRIu64, SPOOL_SIZE_DIGITS,
-	    m->size);
+	snprintf(
+	    state, sizeof(state), "1 %0*" PRIu64, SPOOL_SIZE_DIGITS, m->size);
 	r = msg_flush(m);
 	if (r == 0)
-		r = fs_pwrite_all(m->fd, state, SPOOL_SIZE_DIGITS + 2,
-		    SPOOL_STATE_OFF);
+		r = fs_pwrite_all(
+		    m->fd, state, SPOOL_SIZE_DIGITS + 2, SPOOL_STATE_OFF);
 	if (r < 0) {
 		char *path = fs_path_join(sp->queue, m->id);
 

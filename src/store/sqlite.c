@@ -129,7 +129,8 @@ sqlite_configure(struct store_conn *c, const char *path, const char **error_r)
 			break;
 		if ((sqlite3_errcode(c->db) & 0xff) != SQLITE_BUSY ||
 		    waited >= SQLITE_BUSY_TIMEOUT_MS)
-			return sqlite_db_fail(c, "PRAGMA journal_mode", error_r);
+			return sqlite_db_fail(
+			    c, "PRAGMA journal_mode", error_r);
 		usleep(10000);
 	}
 	if (strcmp(mode, "wal") != 0)

@@ -47,22 +47,43 @@ rnd(unsigned n)
 }
 
 static const char *const commands[] = {
-	"EHLO client.example\r\n", "HELO client.example\r\n", "EHLO\r\n",
-	"MAIL FROM:<a@b.example>\r\n", "MAIL FROM:<>\r\n",
+	"EHLO client.example\r\n",
+	"HELO client.example\r\n",
+	"EHLO\r\n",
+	"MAIL FROM:<a@b.example>\r\n",
+	"MAIL FROM:<>\r\n",
 	"MAIL FROM:<a@example.com> SIZE=100 BODY=8BITMIME\r\n",
 	"MAIL FROM:<\xc3\xa9@b.example> SMTPUTF8\r\n",
 	"MAIL FROM:<a@b.example> RET=HDRS ENVID=x+2By\r\n",
 	"MAIL FROM:<a@b.example> SIZE=99999999999\r\n",
-	"MAIL FROM:a@b.example\r\n", "MAIL FROM:<a@@b>\r\n",
-	"RCPT TO:<x@inbound.test>\r\n", "RCPT TO:<Postmaster>\r\n",
+	"MAIL FROM:a@b.example\r\n",
+	"MAIL FROM:<a@@b>\r\n",
+	"RCPT TO:<x@inbound.test>\r\n",
+	"RCPT TO:<Postmaster>\r\n",
 	"RCPT TO:<x@inbound.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@y\r\n",
-	"RCPT TO:<x@elsewhere.example>\r\n", "RCPT TO:<x%y@inbound.test>\r\n",
-	"RCPT TO:<@a.example:x@inbound.test>\r\n", "RCPT TO:<\"q\"@inbound.test>\r\n",
-	"DATA\r\n", "RSET\r\n", "NOOP\r\n", "VRFY x\r\n", "EXPN x\r\n",
-	"HELP\r\n", "STARTTLS\r\n", "AUTH PLAIN\r\n", "AUTH LOGIN\r\n",
-	"AUTH PLAIN AGFwcDEAd3Jvbmc=\r\n", "AUTH CRAM-MD5\r\n", "*\r\n",
-	"dXNlcg==\r\n", "BDAT 0 LAST\r\n", "BDAT x\r\n", "FOO BAR\r\n",
-	"\r\n", "MAIL\r\n", "RCPT TO:\r\n",
+	"RCPT TO:<x@elsewhere.example>\r\n",
+	"RCPT TO:<x%y@inbound.test>\r\n",
+	"RCPT TO:<@a.example:x@inbound.test>\r\n",
+	"RCPT TO:<\"q\"@inbound.test>\r\n",
+	"DATA\r\n",
+	"RSET\r\n",
+	"NOOP\r\n",
+	"VRFY x\r\n",
+	"EXPN x\r\n",
+	"HELP\r\n",
+	"STARTTLS\r\n",
+	"AUTH PLAIN\r\n",
+	"AUTH LOGIN\r\n",
+	"AUTH PLAIN AGFwcDEAd3Jvbmc=\r\n",
+	"AUTH CRAM-MD5\r\n",
+	"*\r\n",
+	"dXNlcg==\r\n",
+	"BDAT 0 LAST\r\n",
+	"BDAT x\r\n",
+	"FOO BAR\r\n",
+	"\r\n",
+	"MAIL\r\n",
+	"RCPT TO:\r\n",
 };
 
 /* body - a random message body, sometimes well-formed */
@@ -79,7 +100,8 @@ body(struct buf *b)
 		if (rnd(6) == 0)
 			buf_puts(b, ".");
 		for (unsigned j = 0; j < len; j++) {
-			static const char alphabet[] = "abc .:\t\r\n\xc3\xa9\x00";
+			static const char alphabet[] =
+			    "abc .:\t\r\n\xc3\xa9\x00";
 
 			buf_append(b, &alphabet[rnd(rnd(20) ? 5 : 12)], 1);
 		}
@@ -157,13 +179,16 @@ check_replies(const char *text, size_t len, unsigned iter)
 		size_t n;
 
 		if (nl == NULL)
-			break;  /* cut by our buffer; the next read has the rest */
+			break; /* cut by our buffer; the next read has the rest
+				*/
 		n = (size_t)(nl - p);
 		if (n < 5 || p[n - 1] != '\r' || p[0] < '2' || p[0] > '5' ||
 		    p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9' ||
 		    (p[3] != ' ' && p[3] != '-')) {
-			fprintf(stderr, "iteration %u: malformed reply line "
-			    "'%.*s'\n", iter, (int)(n > 80 ? 80 : n), p);
+			fprintf(stderr,
+			    "iteration %u: malformed reply line "
+			    "'%.*s'\n",
+			    iter, (int)(n > 80 ? 80 : n), p);
 			failures++;
 			return;
 		}
@@ -175,8 +200,8 @@ check_replies(const char *text, size_t len, unsigned iter)
 static void
 run_one(const struct buf *script, unsigned iter)
 {
-	int fd = smtpd_fixture_connect(&fx, rnd(2) ? LISTENER_MX :
-	    LISTENER_SUBMISSION);
+	int fd = smtpd_fixture_connect(
+	    &fx, rnd(2) ? LISTENER_MX : LISTENER_SUBMISSION);
 	char got[65536];
 	size_t off = 0, have = 0;
 	int idle = 0;
@@ -193,7 +218,7 @@ run_one(const struct buf *script, unsigned iter)
 			if (n > 0)
 				off += (size_t)n;
 			else if (n < 0 && errno != EAGAIN)
-				break;  /* the server closed */
+				break; /* the server closed */
 		}
 		smtpd_fixture_pump(&fx, 2);
 		n = read(fd, got + have, sizeof(got) - have);
@@ -207,7 +232,8 @@ run_one(const struct buf *script, unsigned iter)
 				char *last = memrchr(got, '\n', have);
 
 				if (last) {
-					size_t keep = have - (size_t)(last + 1 - got);
+					size_t keep =
+					    have - (size_t)(last + 1 - got);
 
 					memmove(got, last + 1, keep);
 					have = keep;
@@ -251,7 +277,7 @@ check_spool(void)
 			fclose(f);
 		}
 		if (strncmp(head, "HERALD-SPOOL 1 ", 15) != 0)
-			continue;  /* a session still writing it */
+			continue; /* a session still writing it */
 		envelope_init(&e);
 		if (spool_read(path, &e, NULL, &error) < 0) {
 			fprintf(stderr, "bad spool file: %s\n", error);
@@ -278,8 +304,9 @@ main(int argc, char **argv)
 		iterations = (unsigned)strtoul(argv[1], NULL, 10);
 	else if (env_iter)
 		iterations = (unsigned)strtoul(env_iter, NULL, 10);
-	rng = argc > 2 ? strtoull(argv[2], NULL, 10) :
-	    env_seed ? strtoull(env_seed, NULL, 10) : 1;
+	rng = argc > 2 ? strtoull(argv[2], NULL, 10)
+	    : env_seed ? strtoull(env_seed, NULL, 10)
+		       : 1;
 	rng = rng * 0x9E3779B97F4A7C15ULL + 1;
 	smtpd_fixture_setup(&fx);
 	for (unsigned i = 0; i < iterations; i++) {
@@ -295,11 +322,13 @@ main(int argc, char **argv)
 	fd = smtpd_fixture_connect(&fx, LISTENER_MX);
 	r = smtpd_fixture_reply(&fx, fd, "", &closed);
 	r = smtpd_fixture_reply(&fx, fd, "EHLO ok.example\r\n", &closed);
-	r = smtpd_fixture_reply(&fx, fd, "MAIL FROM:<a@b.example>\r\n", &closed);
-	r = smtpd_fixture_reply(&fx, fd, "RCPT TO:<x@inbound.test>\r\n", &closed);
+	r = smtpd_fixture_reply(
+	    &fx, fd, "MAIL FROM:<a@b.example>\r\n", &closed);
+	r = smtpd_fixture_reply(
+	    &fx, fd, "RCPT TO:<x@inbound.test>\r\n", &closed);
 	r = smtpd_fixture_reply(&fx, fd, "DATA\r\n", &closed);
-	r = smtpd_fixture_reply(&fx, fd, "Subject: ok\r\n\r\nok\r\n.\r\n",
-	    &closed);
+	r = smtpd_fixture_reply(
+	    &fx, fd, "Subject: ok\r\n\r\nok\r\n.\r\n", &closed);
 	if (strncmp(r, "250 2.0.0 Ok: queued as ", 24) != 0) {
 		fprintf(stderr, "final conversation: got '%s'\n", r);
 		failures++;
@@ -307,7 +336,8 @@ main(int argc, char **argv)
 	close(fd);
 	smtpd_fixture_teardown(&fx);
 	printf("fuzz_session: %u conversations, %d messages committed, "
-	    "%d invariant failures\n", iterations, queued, failures);
+	       "%d invariant failures\n",
+	    iterations, queued, failures);
 	printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
 	return failures ? 1 : 0;
 }

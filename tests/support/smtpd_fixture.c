@@ -22,13 +22,13 @@
 #include "store/store.h"
 #include "support/smtpd_fixture.h"
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fixture: %s failed: %s\n", #cond, \
-			    error ? error : "?"); \
-			abort(); \
-		} \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "fixture: %s failed: %s\n", #cond,     \
+			    error ? error : "?");                              \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 void
@@ -54,8 +54,8 @@ smtpd_fixture_setup(struct smtpd_fixture *fx)
 	CHECK(store_account_create(st, "acme", &account, &error) == 0);
 	CHECK(store_domain_add(st, account, "example.com", &error) == 0);
 	store_secret_hash(SMTPD_FIXTURE_SECRET, hash);
-	CHECK(store_credential_create(st, account, "app1", hash, &cred,
-	    &error) == 0);
+	CHECK(store_credential_create(
+		  st, account, "app1", hash, &cred, &error) == 0);
 	store_close(&st);
 
 	fx->cfg.hostname = "herald.test";
@@ -84,7 +84,8 @@ smtpd_fixture_setup(struct smtpd_fixture *fx)
 	snprintf(path, sizeof(path), "%s/herald.db", fx->dir);
 	fx->sh.cfg = &fx->cfg;
 	fx->sh.spool = fx->spool;
-	fx->sh.policy = policy_new(path, "inbound.test", 1000, err, sizeof(err));
+	fx->sh.policy =
+	    policy_new(path, "inbound.test", 1000, err, sizeof(err));
 	error = err;
 	CHECK(fx->sh.policy != NULL);
 	fx->sh.limits = limits_new(100, 100, 3, 60000);
@@ -127,20 +128,21 @@ smtpd_fixture_connect(struct smtpd_fixture *fx, enum listener_kind kind)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(0x7f000001);
-	session_start(&fx->loop, sv[0], (struct sockaddr *)&sin, sizeof(sin),
-	    kind);
+	session_start(
+	    &fx->loop, sv[0], (struct sockaddr *)&sin, sizeof(sin), kind);
 	return sv[1];
 }
 
 const char *
-smtpd_fixture_reply(struct smtpd_fixture *fx, int fd, const char *text,
-    bool *closed_r)
+smtpd_fixture_reply(
+    struct smtpd_fixture *fx, int fd, const char *text, bool *closed_r)
 {
 	static char got[65536];
 	size_t len = 0;
 	uint64_t deadline = now_ms() + 5000;
 
-	if (text && *text && write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+	if (text && *text &&
+	    write(fd, text, strlen(text)) != (ssize_t)strlen(text))
 		abort();
 	*closed_r = false;
 	got[0] = '\0';

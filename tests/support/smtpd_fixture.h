@@ -38,7 +38,7 @@ void smtpd_fixture_pump(struct smtpd_fixture *fx, int n);
  * complete reply arrives ("NNN " line), the server closes (*closed_r)
  * or 5 s pass; returns the last line (a static buffer).
  */
-const char *smtpd_fixture_reply(struct smtpd_fixture *fx, int fd,
-    const char *text, bool *closed_r);
+const char *smtpd_fixture_reply(
+    struct smtpd_fixture *fx, int fd, const char *text, bool *closed_r);
 
 #endif

@@ -34,7 +34,6 @@
 	L63 "." L63 "." L63                                                    \
 	    ".ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
-
 struct ok_case {
 	const char *in;
 	unsigned opts;

@@ -17,7 +17,6 @@
 #include "mail/header.h"
 #include "support/table_check.h"
 
-
 static const char block_crlf[] =
     "Received : from x.example by y.example\r\n"
     "\tfor <a@b.example>; Mon, 1 Jan 2024 00:00:00 +0000\r\n"

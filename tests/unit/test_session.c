@@ -60,11 +60,13 @@ run_script(enum listener_kind kind, const struct step *steps)
 	bool closed;
 
 	for (const struct step *s = steps; s->expect; s++) {
-		const char *got = smtpd_fixture_reply(&fx, fd, s->send, &closed);
+		const char *got =
+		    smtpd_fixture_reply(&fx, fd, s->send, &closed);
 
 		if (strcmp(s->expect, "CLOSED") == 0) {
 			if (!closed)
-				got = smtpd_fixture_reply(&fx, fd, NULL, &closed);
+				got =
+				    smtpd_fixture_reply(&fx, fd, NULL, &closed);
 			if (!closed)
 				fail_msg("after '%s': expected close, got '%s'",
 				    s->send, got);
@@ -218,7 +220,8 @@ test_submission_auth(void **state)
 
 	(void)state;
 	n = 0;
-	memcpy(raw, "\0app1\0" SMTPD_FIXTURE_SECRET, 6 + strlen(SMTPD_FIXTURE_SECRET));
+	memcpy(raw, "\0app1\0" SMTPD_FIXTURE_SECRET,
+	    6 + strlen(SMTPD_FIXTURE_SECRET));
 	n = 6 + strlen(SMTPD_FIXTURE_SECRET);
 	snprintf(plain, sizeof(plain), "AUTH PLAIN ");
 	sodium_bin2base64(plain + 11, sizeof(plain) - 11, raw, n,

@@ -19,7 +19,6 @@
 #define AU SMTP_CMD_ALLOW_UTF8
 #define TX SMTP_CMD_TXN_UTF8
 
-
 struct ok_case {
 	const char *line;
 	unsigned opts;

@@ -285,8 +285,8 @@ test_abort_and_recovery(void **state)
 	spool_msg_abort(&m);
 	snprintf(path, sizeof(path), "%s/queue/%s", dir, e2.id);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
-	assert_int_equal(write(fd, "HERALD-SPOOL 0 00000000000000000000\n", 36),
-	    36);
+	assert_int_equal(
+	    write(fd, "HERALD-SPOOL 0 00000000000000000000\n", 36), 36);
 	close(fd);
 	spool_close(&sp);
 	snprintf(path, sizeof(path), "%s/queue/%s", dir, e3.id);
