@@ -8,6 +8,8 @@
  * being synced is cut off.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -27,6 +29,30 @@ static void
 print_line(const char *line)
 {
 	printf("%s\n", line);
+}
+
+/*
+ * lock_data_dir - hold an exclusive lock on <data>/serve.lock for the
+ * life of the process.  A second server on the same data directory
+ * would run spool recovery under the first one's feet.  Returns the
+ * descriptor, or -1 after printing why.
+ */
+static int
+lock_data_dir(const char *data_dir)
+{
+	char *path = fs_path_join(data_dir, "serve.lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		cli_fail("cannot open %s: %s", path, strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		cli_fail("%s is in use by another herald serve (%s is locked)",
+		    data_dir, path);
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
 }
 
 /* drop_privileges - become server.user when running as root */
@@ -58,6 +84,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	const char *error;
 	char err[1024];
 	sigset_t sigs;
+	int lock;
 	int sig = 0;
 
 	if (argc > 1)
@@ -70,6 +97,8 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((lock = lock_data_dir(cf->data_dir)) < 0)
+		return 1;
 	if ((st = cli_store(c)) == NULL)
 		return 1;
 	store_close(&st);

@@ -314,6 +314,11 @@ def test_server(tmp):
         with open(os.path.join(h.data, "herald.conf"), "w") as f:
             f.write("[smtpd]\nmax_recipients = 2\n")
         h.start()
+        p = h.cli("serve", "--set", "smtpd.submission_listen=127.0.0.1:%d" % harness.free_port(),
+                  "--set", "smtpd.submissions_listen=", "--set", "smtpd.mx_listen=", check=False)
+        fails(p, "a second serve on the same data directory",
+              "herald: %s is in use by another herald serve (%s is locked)" % (
+                  h.data, os.path.join(h.data, "serve.lock")))
         p = h.cli("queue", "list")
         check_eq(p, "%-16s %-20s %9s %-7s %-10s %s\n0 messages\n" % (
             "ID", "RECEIVED", "SIZE", "ACCOUNT", "STATE", "ENVELOPE"),
