@@ -77,7 +77,8 @@ static struct config_def defs[] = {
 	    "longest message line, with CRLF "
 	    "(RFC 5321 4.5.3.1.6: 1000)" },
 	{ "smtpd.max_header_size", CONFIG_SIZE, OFF(smtpd.max_header_size),
-	    "1M", 4 * KB, 64 * MB, NULL, "largest header section" },
+	    "256k", 4 * KB, 64 * MB, NULL,
+	    "largest header section (held in memory while a message arrives)" },
 	{ "smtpd.command_timeout", CONFIG_DURATION, OFF(smtpd.command_timeout),
 	    "5m", 1 * SEC, 3600 * SEC, NULL,
 	    "idle time allowed between commands "
