@@ -119,7 +119,7 @@ static struct config_def defs[] = {
 	    "refuse 8-bit data sent without BODY=8BITMIME "
 	    "or SMTPUTF8" },
 	{ "smtpd.policy_refresh", CONFIG_DURATION, OFF(smtpd.policy_refresh),
-	    "1s", 100, 3600 * SEC, NULL,
+	    "250ms", 50, 3600 * SEC, NULL,
 	    "how often the server checks the store "
 	    "for new or revoked credentials, domains and relay addresses" },
 	{ "spool.sync", CONFIG_ENUM, OFF(spool.sync), "syncfs", 0, 0,
