@@ -943,8 +943,10 @@ header_finish(struct session *s, size_t hlen)
 	s->in_header = false;
 	check_from(s, hdr, hlen);
 	time_rfc5322(s->env.received_at, date, sizeof(date));
-	buf_printf(&pre, "Received: from %s ([%s])\r\n\tby %s (Herald)",
-	    s->helo ? s->helo : "unknown", s->ip, s->cfg->hostname);
+	/* TCP-info as an address literal (RFC 5321 4.1.3, 4.4). */
+	buf_printf(&pre, "Received: from %s ([%s%s])\r\n\tby %s (Herald)",
+	    s->helo ? s->helo : "unknown", strchr(s->ip, ':') ? "IPv6:" : "",
+	    s->ip, s->cfg->hostname);
 	if (ssl != NULL)
 		buf_printf(&pre, " (using %s with cipher %s)",
 		    SSL_get_version(ssl), SSL_get_cipher_name(ssl));

@@ -31,7 +31,7 @@ def run(args, input=None, timeout=30):
 
 # Herald's Received: field, always the first field of the stored message.
 RECEIVED = re.compile(
-    rb"Received: from (\S+) \(\[127\.0\.0\.1\]\)\r\n"
+    rb"Received: from (\S+) \(\[(?:127\.0\.0\.1|IPv6:::1)\]\)\r\n"
     rb"\tby herald\.test \(Herald\)"
     rb"(?: \(using (TLSv1\.[23]) with cipher ([A-Za-z0-9_-]+)\))?\r\n"
     rb"\twith ([A-Z0-9]+) id ([0-9a-z]{16})\r\n"
@@ -453,7 +453,30 @@ def test_smtp_source(h):
     check_eq(code, 530, "disallow-ip: MAIL without AUTH refused (530) again within 5 s")
 
 
+def test_ipv6():
+    """Listeners on [::1]: curl delivers over IPv6 and the log has ::1."""
+    port = harness.free_port()
+    with harness.Herald(sets={"smtpd.mx_listen": "[::1]:%d,127.0.0.1:%d" % (port, port)}) as h:
+        check(any("[::1]:%d" % port in line for line in h.banner),
+              "serve prints the [::1] listener", "".join(h.banner))
+        token = secrets.token_hex(8).encode()
+        data = message(token, b"curl over IPv6")
+        path = os.path.join(h.dir, "v6.eml")
+        open(path, "wb").write(data)
+        p = run(["curl", "-sS", "-v", "--max-time", "20", "smtp://[::1]:%d/v6.test" % port,
+                 "--mail-from", "a@remote.example", "--mail-rcpt", "v6@inbound.test",
+                 "--upload-file", path])
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode == 0, "curl smtp://[::1]: exit 0", err[-500:])
+        ids = QUEUED_CURL.findall(err)
+        check_eq(len(ids), 1, "curl smtp://[::1]: one '250 2.0.0 Ok: queued as'")
+        env, msg = stored(h, ids[0], "v6@inbound.test", "ESMTP", tls=False)
+        check_eq(env["client"], "::1", "IPv6 client address in the envelope")
+        check_eq(msg, data + b"\r\n", "curl smtp://[::1]: message stored byte for byte")
+
+
 def main():
+    test_ipv6()
     with harness.Herald() as h:
         tmp = os.path.join(h.dir, "clients")
         os.mkdir(tmp)
