@@ -309,7 +309,7 @@ def test_submissions(h):
                     "--auth-user", h.user, "--auth-password", h.password,
                     "--from", "app@example.com", "--to", "rcpt@remote.example")
     check(rc == 0 and re.search(r"<[-~] +250 2\.0\.0 Ok: queued as ", out) is not None,
-          "swaks STARTTLS + AUTH LOGIN on submission: queued (exit %d)" % rc)
+          "swaks STARTTLS + AUTH LOGIN on submission: queued (exit %d)" % rc, out[-1500:])
     rc, out = swaks("--server", host, "--port", str(port), "--tls", "--auth", "PLAIN",
                     "--auth-user", h.user, "--auth-password", h.password,
                     "--from", "app@remote.example", "--to", "rcpt@remote.example")
