@@ -4,17 +4,22 @@
  * The spool files are the truth about what is queued, so these commands
  * work whether or not the server runs.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
+#include "lib/log.h"
 #include "lib/util.h"
 #include "mail/envelope.h"
+#include "mail/header.h"
 #include "spool/spool.h"
 
 struct list_state {
@@ -80,6 +85,49 @@ notify_text(unsigned n, char *out, size_t len)
 	return *out ? out : "-";
 }
 
+/*
+ * show_message - print the header fields people look for (From,
+ * Subject, Message-ID), with control bytes replaced: the text is the
+ * sender's; with dump, copy the whole stored message to stdout.
+ */
+static int
+show_message(const char *path, off_t body, bool dump)
+{
+	static const char *const fields[] = { "From", "To", "Subject",
+		"Message-ID" };
+	char head[65536], q[256];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return cli_fail("%s: %s", path, strerror(errno));
+	n = pread(fd, head, sizeof(head) - 1, body);
+	if (n < 0)
+		n = 0;
+	head[n] = '\0';
+	for (size_t i = 0; i < NELEM(fields) && !dump; i++) {
+		char *v = header_field_value(head, (size_t)n, fields[i]);
+
+		if (v != NULL)
+			printf("%-12s %s\n", fields[i],
+			    log_quote(v, q, sizeof(q)));
+		free(v);
+	}
+	if (dump) {
+		char buf[65536];
+		off_t off = body;
+
+		fflush(stdout);
+		while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+			if (fs_write_all(1, buf, (size_t)n) < 0)
+				break;
+			off += n;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
 int
 cmd_queue_show(struct cli *c, int argc, char **argv)
 {
@@ -87,8 +135,18 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 	struct buf path = BUF_INIT;
 	const char *error;
 	char when[32], nt[64];
+	bool dump = false;
 	off_t body;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--message") == 0) {
+			dump = true;
+			memmove(&argv[i], &argv[i + 1],
+			    (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			break;
+		}
+	}
 	if (argc != 2)
 		return cli_usage_error(c, "expected one queue ID");
 	if (!queue_id_valid(argv[1]))
@@ -98,6 +156,13 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 	if (spool_read(path.data, &e, &body, &error) < 0) {
 		buf_free(&path);
 		return cli_fail("no queued message %s (%s)", argv[1], error);
+	}
+	if (dump) {
+		int r = show_message(path.data, body, true);
+
+		envelope_clear(&e);
+		buf_free(&path);
+		return r;
 	}
 	time_iso8601((time_t)e.received_at, when, sizeof(when));
 	printf("id:          %s\nstate:       queued\nreceived:    %s\n"
@@ -121,6 +186,7 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 		    e.rcpts[i].addr,
 		    notify_text(e.rcpts[i].notify, nt, sizeof(nt)),
 		    e.rcpts[i].orcpt ? e.rcpts[i].orcpt : "-");
+	show_message(path.data, body, false);
 	envelope_clear(&e);
 	buf_free(&path);
 	return 0;

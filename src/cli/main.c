@@ -59,7 +59,9 @@ static const struct cli_command commands[] = {
 	{ "domain remove", "--account NAME DOMAIN", "remove a sender domain",
 	    cmd_domain_remove, true },
 	{ "queue list", "", "list queued messages", cmd_queue_list, true },
-	{ "queue show", "ID", "show a queued message's envelope and state",
+	{ "queue show", "ID [--message]",
+	    "show a queued message's envelope, state and main header fields; "
+	    "--message prints the stored message",
 	    cmd_queue_show, true },
 	{ "config dump", "", "print the effective configuration",
 	    cmd_config_dump, false },

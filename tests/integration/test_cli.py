@@ -383,6 +383,14 @@ def test_server(tmp):
         check_eq(missing, [], "queue show: id, state, size, sender, DSN, recipients")
         check(re.search(r"^received:    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", out, re.M)
               is not None, "queue show: received time")
+        check("From         a@example.com" in got and "Subject      q" in got,
+              "queue show: From and Subject of the message", out)
+        check(any(l.startswith("Message-ID   <%s." % sub_id) for l in got),
+              "queue show: the Message-ID Herald added", out)
+        p = subprocess.run([harness.HERALD, "--data", h.data, "queue", "show", sub_id, "--message"],
+                           capture_output=True, timeout=30)
+        check_eq(p.stdout, harness.parse_spool_file(os.path.join(h.queue_dir(), sub_id))[1],
+                 "queue show --message: the stored message, byte for byte")
         out = h.cli("queue", "show", mx_id)
         check("sender:      <>" in out.splitlines() and
               "source:      mx" in out.splitlines(), "queue show: MX message", out)
