@@ -112,6 +112,9 @@ listen_on(const char *spec, char *err, size_t errlen)
 	}
 	fd = socket(
 	    res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* "[::]" serves IPv6 only, so "0.0.0.0" can be listed beside it. */
+	if (fd >= 0 && res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
