@@ -719,57 +719,40 @@ relay_account(struct session *s)
 	return policy_relay_account(s->sh->policy, (struct sockaddr *)&s->sa);
 }
 
-static void
-cmd_mail(struct session *s, const struct smtp_cmd *cmd)
+/*
+ * mail_refused - whether MAIL cannot start a transaction for account:
+ * answers and returns true, or returns false.  The sender's domain is
+ * checked separately (it needs the formatted address for the reply).
+ */
+static bool
+mail_refused(struct session *s, const struct smtp_cmd *cmd, int64_t account)
 {
-	const struct mail_addr *a = &cmd->path;
-	char *sender, q[300];
-	int64_t account;
-
-	if (s->state == ST_INIT) {
+	if (s->state == ST_INIT)
 		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-		return;
-	}
-	if (s->state != ST_READY) {
+	else if (s->state != ST_READY)
 		reply(s, "503 5.5.1 Error: nested MAIL command");
-		return;
-	}
-	account = relay_account(s);
-	if (s->kind != LISTENER_MX && account == 0) {
+	else if (s->kind != LISTENER_MX && account == 0)
 		reply(s, "530 5.7.0 Authentication required");
-		return;
-	}
-	if (cmd->size > s->cfg->max_message_size) {
+	else if (cmd->size > s->cfg->max_message_size)
 		reply(s,
 		    "552 5.3.4 Message size exceeds fixed limit of %s bytes",
 		    s->sh->size_text);
-		return;
-	}
-	if ((cmd->body == SMTP_BODY_8BITMIME ||
-		cmd->body == SMTP_BODY_BINARYMIME || cmd->smtputf8) &&
-	    !s->esmtp) {
+	else if ((cmd->body == SMTP_BODY_8BITMIME ||
+		     cmd->body == SMTP_BODY_BINARYMIME || cmd->smtputf8) &&
+	    !s->esmtp)
 		reply(s, "503 5.5.1 ESMTP parameters need EHLO");
-		return;
-	}
-	if (cmd->body == SMTP_BODY_BINARYMIME) {
+	else if (cmd->body == SMTP_BODY_BINARYMIME)
 		reply(s, "504 5.5.4 BODY=BINARYMIME is not supported");
-		return;
-	}
-	sender = mail_addr_format(a);
-	if (account != 0 && s->cfg->sender_policy != SMTPD_SENDER_NONE &&
-	    a->domain_ascii != NULL &&
-	    !policy_domain_owned(s->sh->policy, account, a->domain_ascii)) {
-		slog(s, LOG_INFO,
-		    "event=reject command=MAIL code=553 "
-		    "from=\"%s\" account=%" PRId64 " reason=sender-domain",
-		    log_quote(sender, q, sizeof(q)), account);
-		reply(s,
-		    "553 5.7.1 <%s>: Sender address is not in a domain of "
-		    "this account",
-		    sender);
-		free(sender);
-		return;
-	}
+	else
+		return false;
+	return true;
+}
+
+/* txn_begin - the envelope of a new transaction; takes sender */
+static void
+txn_begin(struct session *s, const struct smtp_cmd *cmd, int64_t account,
+    char *sender)
+{
 	envelope_init(&s->env);
 	queue_id_new(s->env.id);
 	s->env.account_id = account;
@@ -785,6 +768,33 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 	envelope_set(&s->env.envid, cmd->envid);
 	s->declared_size = cmd->size;
 	s->state = ST_MAIL;
+}
+
+static void
+cmd_mail(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct mail_addr *a = &cmd->path;
+	int64_t account = s->state == ST_READY ? relay_account(s) : 0;
+	char *sender, q[300];
+
+	if (mail_refused(s, cmd, account))
+		return;
+	sender = mail_addr_format(a);
+	if (account != 0 && s->cfg->sender_policy != SMTPD_SENDER_NONE &&
+	    a->domain_ascii != NULL &&
+	    !policy_domain_owned(s->sh->policy, account, a->domain_ascii)) {
+		slog(s, LOG_INFO,
+		    "event=reject command=MAIL code=553 from=\"%s\" "
+		    "account=%" PRId64 " reason=sender-domain",
+		    log_quote(sender, q, sizeof(q)), account);
+		reply(s,
+		    "553 5.7.1 <%s>: Sender address is not in a domain of "
+		    "this account",
+		    sender);
+		free(sender);
+		return;
+	}
+	txn_begin(s, cmd, account, sender);
 	slog(s, LOG_DEBUG, "event=mail from=\"%s\"",
 	    log_quote(sender, q, sizeof(q)));
 	reply(s, "250 2.1.0 Ok");
@@ -1637,85 +1647,119 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-void
-session_start(struct session_loop *loop, evutil_socket_t fd,
-    const struct sockaddr *sa, int salen, enum listener_kind kind)
+/* sockaddr_text - the address of sa as text into ip, and its port */
+static int
+sockaddr_text(const struct sockaddr *sa, char *ip, size_t iplen)
 {
-	const struct smtpd_shared *sh = loop->sh;
-	struct session *s;
-	char ip[INET6_ADDRSTRLEN] = "?";
-	enum limits_verdict v;
-	int port = 0;
-
 	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    ip, sizeof(ip));
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
-		    sizeof(ip));
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	}
-	v = limits_connect(sh->limits, ip);
-	if (v != LIMITS_OK) {
-		const char *msg = v == LIMITS_TOTAL
-		    ? "421 4.3.2 Too many connections, try again later\r\n"
-		    : "421 4.7.0 Too many connections from your address\r\n";
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
-		log_write(LOG_WARN, "smtpd", "event=refused ip=%s reason=%s",
-		    ip,
-		    v == LIMITS_TOTAL ? "max-connections"
-				      : "max-connections-per-ip");
-		if (kind != LISTENER_SUBMISSIONS &&
-		    send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) <
-			0) {
-			/* The client is gone already; nothing to do. */
-		}
-		evutil_closesocket(fd);
-		return;
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen);
+		return ntohs(in->sin_port);
 	}
-	s = xcalloc(1, sizeof(*s));
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen);
+		return ntohs(in6->sin6_port);
+	}
+	snprintf(ip, iplen, "?");
+	return 0;
+}
+
+/*
+ * admit - count the connection against smtpd.max_connections and
+ * smtpd.max_connections_per_ip; over a limit, answer 421 (without TLS,
+ * on a best-effort write), close fd and return false.
+ */
+static bool
+admit(const struct smtpd_shared *sh, evutil_socket_t fd, const char *ip,
+    enum listener_kind kind)
+{
+	enum limits_verdict v = limits_connect(sh->limits, ip);
+	const char *msg = v == LIMITS_TOTAL
+	    ? "421 4.3.2 Too many connections, try again later\r\n"
+	    : "421 4.7.0 Too many connections from your address\r\n";
+
+	if (v == LIMITS_OK)
+		return true;
+	log_write(LOG_WARN, "smtpd", "event=refused ip=%s reason=%s", ip,
+	    v == LIMITS_TOTAL ? "max-connections" : "max-connections-per-ip");
+	if (kind != LISTENER_SUBMISSIONS &&
+	    send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* The client is gone already; nothing to do. */
+	}
+	evutil_closesocket(fd);
+	return false;
+}
+
+/* session_new - a session for a counted connection, with its events */
+static struct session *
+session_new(struct session_loop *loop, const struct sockaddr *sa, int salen,
+    const char *ip, enum listener_kind kind)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+	unsigned char r[6];
+
 	s->loop = loop;
-	s->sh = sh;
-	s->cfg = sh->cfg;
+	s->sh = loop->sh;
+	s->cfg = loop->sh->cfg;
 	s->kind = kind;
 	s->counted = true;
 	s->started_ms = now_ms();
 	memcpy(&s->sa, sa,
 	    (size_t)salen < sizeof(s->sa) ? (size_t)salen : sizeof(s->sa));
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
-	{
-		unsigned char r[6];
-
-		randombytes_buf(r, sizeof(r));
-		sodium_bin2hex(s->id, sizeof(s->id), r, sizeof(r));
-	}
+	randombytes_buf(r, sizeof(r));
+	sodium_bin2hex(s->id, sizeof(s->id), r, sizeof(r));
 	s->free_ev = event_new(loop->base, -1, 0, session_free_cb, s);
 	s->timer = evtimer_new(loop->base, auth_timer_cb, s);
 	s->commit_ev = event_new(loop->base, -1, 0, commit_done, s);
-	log_write(LOG_INFO, "smtpd",
-	    "sid=%s event=connect ip=%s port=%d "
-	    "listener=%s",
-	    s->id, ip, port, session_listener_name(kind));
-	if (kind == LISTENER_SUBMISSIONS) {
-		SSL *ssl = SSL_new(sh->ssl_ctx);
+	return s;
+}
 
-		s->bev = bufferevent_openssl_socket_new(loop->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (s->bev == NULL) {
-			SSL_free(ssl);
-			evutil_closesocket(fd);
-			session_free_later(s);
-			return;
-		}
-		tls_begin(s, s->bev);
-		return;
+/* session_open_bev - the session's bufferevent over fd; false on failure */
+static bool
+session_open_bev(struct session *s, evutil_socket_t fd)
+{
+	struct event_base *base = s->loop->base;
+	SSL *ssl;
+
+	if (s->kind != LISTENER_SUBMISSIONS) {
+		s->bev =
+		    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+		return s->bev != NULL;
 	}
-	s->bev = bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
+	ssl = SSL_new(s->sh->ssl_ctx);
+	s->bev = bufferevent_openssl_socket_new(
+	    base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		SSL_free(ssl);
+	return s->bev != NULL;
+}
+
+void
+session_start(struct session_loop *loop, evutil_socket_t fd,
+    const struct sockaddr *sa, int salen, enum listener_kind kind)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int port = sockaddr_text(sa, ip, sizeof(ip));
+	struct session *s;
+
+	if (!admit(loop->sh, fd, ip, kind))
+		return;
+	s = session_new(loop, sa, salen, ip, kind);
+	log_write(LOG_INFO, "smtpd",
+	    "sid=%s event=connect ip=%s port=%d listener=%s", s->id, ip, port,
+	    session_listener_name(kind));
+	if (!session_open_bev(s, fd)) {
 		evutil_closesocket(fd);
 		session_free_later(s);
+		return;
+	}
+	if (kind == LISTENER_SUBMISSIONS) {
+		tls_begin(s, s->bev); /* the greeting follows the handshake */
 		return;
 	}
 	session_callbacks(s, s->bev);
