@@ -42,6 +42,7 @@ struct spool_msg {
 	int fd;
 	char id[QUEUE_ID_LEN + 1];
 	uint64_t size; /* message bytes written (buffered included) */
+	bool flushed;  /* some of the file went to disk already */
 	struct buf wbuf;
 	spool_commit_cb *cb;
 	void *arg;
@@ -299,6 +300,7 @@ msg_flush(struct spool_msg *m)
 		return 0;
 	if (fs_write_all(m->fd, m->wbuf.data, m->wbuf.len) < 0)
 		return -1;
+	m->flushed = true;
 	buf_reset(&m->wbuf);
 	return 0;
 }
@@ -311,6 +313,7 @@ spool_msg_write(struct spool_msg *m, const void *p, size_t n)
 	if (n >= m->sp->cfg.write_buffer) {
 		if (fs_write_all(m->fd, p, n) < 0)
 			return -1;
+		m->flushed = true;
 	} else {
 		buf_append(&m->wbuf, p, n);
 	}
@@ -360,10 +363,17 @@ spool_msg_commit(struct spool_msg **mp, spool_commit_cb *cb, void *arg)
 	/* "1 <size>" over "0 <zeros>": committed, in one write. */
 	snprintf(
 	    state, sizeof(state), "1 %0*" PRIu64, SPOOL_SIZE_DIGITS, m->size);
-	r = msg_flush(m);
-	if (r == 0)
-		r = fs_pwrite_all(
-		    m->fd, state, SPOOL_SIZE_DIGITS + 2, SPOOL_STATE_OFF);
+	if (!m->flushed) {
+		/* The whole file is still in the buffer: one write does it. */
+		memcpy(m->wbuf.data + SPOOL_STATE_OFF, state,
+		    SPOOL_SIZE_DIGITS + 2);
+		r = msg_flush(m);
+	} else {
+		r = msg_flush(m);
+		if (r == 0)
+			r = fs_pwrite_all(m->fd, state, SPOOL_SIZE_DIGITS + 2,
+			    SPOOL_STATE_OFF);
+	}
 	if (r < 0) {
 		char *path = fs_path_join(sp->queue, m->id);
 
