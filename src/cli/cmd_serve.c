@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -53,6 +54,32 @@ lock_data_dir(const char *data_dir)
 	}
 	free(path);
 	return fd;
+}
+
+/*
+ * raise_fd_limit - lift the soft descriptor limit to the hard one: every
+ * connection and every message being synced holds a descriptor, and the
+ * usual soft limit (1024) is below smtpd.max_connections.
+ */
+static void
+raise_fd_limit(int64_t max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max_connections + 256)
+		log_write(LOG_WARN, "serve",
+		    "event=fd-limit limit=%llu max_connections=%lld "
+		    "reason=\"smtpd.max_connections plus spool files may not "
+		    "fit; raise LimitNOFILE or ulimit -n\"",
+		    (unsigned long long)rl.rlim_cur,
+		    (long long)max_connections);
 }
 
 /* drop_privileges - become server.user when running as root */
@@ -99,6 +126,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 
 	if ((lock = lock_data_dir(cf->data_dir)) < 0)
 		return 1;
+	raise_fd_limit(cf->smtpd.max_connections);
 	if ((st = cli_store(c)) == NULL)
 		return 1;
 	store_close(&st);
