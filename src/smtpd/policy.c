@@ -223,12 +223,8 @@ policy_load(struct policy *p, char *err, size_t errlen)
 	old = p->cur;
 	p->cur = s;
 	p->generation++;
+	snapshot_unref(old); /* freed now unless a lookup still holds it */
 	pthread_mutex_unlock(&p->mu);
-	if (old) {
-		pthread_mutex_lock(&p->mu);
-		snapshot_unref(old);
-		pthread_mutex_unlock(&p->mu);
-	}
 	log_write(LOG_DEBUG, "policy",
 	    "event=loaded credentials=%zu "
 	    "domains=%zu relay_nets=%zu",
