@@ -141,7 +141,7 @@ int
 cmd_credential_create(struct cli *c, int argc, char **argv)
 {
 	const char *name, *error = NULL;
-	char user[128], secret[33], hash[65], suffix[7];
+	char user[128], secret[34], hash[65], suffix[7];
 	struct scope sc;
 	bool bad = false;
 	int64_t id;
@@ -155,15 +155,15 @@ cmd_credential_create(struct cli *c, int argc, char **argv)
 	if (name != NULL) {
 		snprintf(user, sizeof(user), "%s", name);
 	} else {
-		random_token(suffix, 6);
-		for (char *p = suffix; *p; p++)
-			if (*p == '-' || *p == '_')
-				*p = 'x';
+		random_alnum(suffix, 6);
 		snprintf(
 		    user, sizeof(user), "%s-%s", sc.name, str_lower(suffix));
 	}
-	/* 32 characters of a 64-letter alphabet: 192 random bits. */
-	random_token(secret, 32);
+	/*
+	 * 33 letters and digits: 196 random bits, and nothing a shell or a
+	 * command line could take for an option.
+	 */
+	random_alnum(secret, 33);
 	store_secret_hash(secret, hash);
 	r = store_credential_create(sc.st, sc.account, user, hash, &id, &error);
 	if (r == 0)

@@ -128,6 +128,14 @@ random_token(char *out, size_t len)
 	out[len] = '\0';
 }
 
+void
+random_alnum(char *out, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		out[i] = token_alphabet[randombytes_uniform(62)];
+	out[len] = '\0';
+}
+
 /*
  * Queue ids: 10 characters of base32 (Crockford alphabet, lower case, in
  * ASCII order) for

@@ -40,6 +40,13 @@ bool str_casestarts(const char *s, const char *prefix);
 void random_token(char *out, size_t len);
 
 /*
+ * random_alnum - like random_token with letters and digits only: for
+ * secrets people paste into command lines, where a leading '-' would
+ * read as an option.
+ */
+void random_alnum(char *out, size_t len);
+
+/*
  * queue_id_new - a new queue id: 16 characters, sortable by creation
  * time, unique within a process and, with high probability, across
  * processes.  out must hold QUEUE_ID_LEN + 1.
