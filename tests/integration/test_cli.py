@@ -239,15 +239,16 @@ def test_accounts(tmp):
     # credentials
     out = ok(herald(data, "credential", "create", "--account", "acme", "--name",
                     "app1"), "credential create app1")
-    m = re.match(r"username: app1\npassword: (\S{20,})\n", out)
-    check(m is not None, "credential create: prints username and password", out)
+    m = re.match(r"username: app1\npassword: ([A-Za-z0-9]{33})\n", out)
+    check(m is not None, "credential create: prints username and a 33-character "
+          "letters-and-digits password (196 bits; no leading '-' for command lines)", out)
     pw = m.group(1)
     fails(herald(data, "credential", "create", "--account", "other", "--name",
                  "app1"), "credential create with a taken username",
           "herald: SMTP username 'app1' is already taken")
     out = ok(herald(data, "credential", "create", "--account", "other"),
              "credential create without --name")
-    check(re.match(r"username: \S+\npassword: \S{20,}\n", out) is not None,
+    check(re.match(r"username: other-[a-z0-9]{6}\npassword: [A-Za-z0-9]{33}\n", out) is not None,
           "credential create without --name: a generated username", out)
     fails(herald(data, "credential", "create", "--account", "nobody"),
           "credential create for an unknown account",
