@@ -82,10 +82,17 @@ raise_fd_limit(int64_t max_connections)
 		    (long long)max_connections);
 }
 
-/* drop_privileges - become server.user when running as root */
+/*
+ * drop_privileges - become server.user when running as root, then check
+ * that the user can write the spool: better to stop now with the reason
+ * than to answer every message with 451.
+ */
 static int
-drop_privileges(const char *user)
+drop_privileges(const char *user, const char *data_dir)
 {
+	char *queue;
+	int r = 0;
+
 	struct passwd *pw;
 
 	if (geteuid() != 0 || *user == '\0')
@@ -97,7 +104,14 @@ drop_privileges(const char *user)
 		return cli_fail(
 		    "cannot switch to user '%s': %s", user, strerror(errno));
 	log_write(LOG_INFO, "serve", "event=privileges-dropped user=%s", user);
-	return 0;
+	queue = fs_path_join(data_dir, "spool/queue");
+	if (access(queue, W_OK | X_OK) < 0)
+		r = cli_fail(
+		    "server.user '%s' cannot write %s: %s (it must own "
+		    "the data directory and reach it)",
+		    user, queue, strerror(errno));
+	free(queue);
+	return r;
 }
 
 int
@@ -140,7 +154,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 		spool_close(&spool);
 		return cli_fail("%s", err);
 	}
-	if (drop_privileges(cf->server_user) != 0) {
+	if (drop_privileges(cf->server_user, cf->data_dir) != 0) {
 		smtpd_free(&smtpd);
 		spool_close(&spool);
 		return 1;

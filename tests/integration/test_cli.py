@@ -443,6 +443,41 @@ def test_server(tmp):
         h.stop()
 
 
+def test_privilege_drop():
+    """As root, serve binds its ports, then runs as server.user."""
+    if os.geteuid() != 0:
+        print("# not root: server.user not tested")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    with harness.Herald(start=False) as h:
+        h.sets["server.user"] = "nobody"
+        # The data directory still belongs to root: refused at start.
+        p = h.cli("serve", check=False)
+        check(p.returncode == 1 and "server.user 'nobody' cannot write" in p.stderr,
+              "server.user without access to the data directory: a clear error",
+              p.stderr)
+        os.chmod(h.dir, 0o711)   # nobody may pass through the test directory
+        for root, dirs, files in os.walk(h.data):
+            for name in dirs + files + [""]:
+                os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
+        h.start()
+        status = open("/proc/%d/status" % h.proc.pid).read()
+        uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0]
+        check_eq(uid_line.split()[1:], [str(nobody.pw_uid)] * 4,
+                 "server.user=nobody: real, effective, saved and fs uid are nobody")
+        check(h.log_has(r"event=privileges-dropped user=nobody"),
+              "server.user: the drop is logged")
+        with smtplib.SMTP(*h.mx, local_hostname="drop.test", timeout=10) as s:
+            code, text = s.sendmail("a@remote.example", ["x@inbound.test"],
+                                    b"Subject: dropped\r\n\r\nhi\r\n"), None
+            check_eq(code, {}, "server.user=nobody: a message is accepted")
+        ids = h.queue_ids()
+        check_eq(len(ids), 1, "server.user=nobody: the message is in the spool")
+        st = os.stat(os.path.join(h.queue_dir(), ids.pop()))
+        check_eq(st.st_uid, nobody.pw_uid, "the spool file belongs to nobody")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="herald-cli-")
     try:
@@ -450,6 +485,7 @@ def main():
         test_config(tmp)
         test_accounts(tmp)
         test_server(tmp)
+        test_privilege_drop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
