@@ -10,32 +10,18 @@ one number.
 import os
 import sys
 
+import proctree
+
 
 def main():
     root = int(sys.argv[1])
     hz = os.sysconf("SC_CLK_TCK")
-    stats, children = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                # the command name may hold spaces and parentheses
-                rest = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        pid = int(d)
-        stats[pid] = rest
-        children.setdefault(int(rest[1]), []).append(pid)
-    if root not in stats:
+    st = proctree.stats()
+    if root not in st:
         sys.exit(f"cputime: no process {root}")
-    ticks, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        rest = stats[pid]
-        # fields 14-17 of stat: utime stime cutime cstime; rest starts at 3
-        ticks += sum(int(x) for x in rest[11:15])
-        todo.extend(children.get(pid, []))
+    # fields 14-17 of stat: utime stime cutime cstime; st[pid] starts at 3
+    ticks = sum(sum(int(x) for x in st[pid][11:15])
+                for pid in proctree.descendants(root, st))
     print(f"{ticks / hz:.2f}")
 
 

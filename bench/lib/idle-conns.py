@@ -22,12 +22,13 @@ within --timeout seconds.
 """
 
 import argparse
-import os
 import resource
 import select
 import socket
 import sys
 import time
+
+import proctree
 
 
 def status_kb(pid, field):
@@ -38,31 +39,10 @@ def status_kb(pid, field):
     raise KeyError(field)
 
 
-def descendants(root):
-    """root and every process below it."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                # the command name may hold spaces: the ppid follows ") S "
-                rest = f.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(rest[1]), []).append(int(d))
-        except (OSError, IndexError):
-            pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
 def tree_kb(root):
     """(number of processes, sum of Pss, sum of Rss) of root's tree, in kB."""
     n = pss = rss = 0
-    for pid in descendants(root):
+    for pid in proctree.descendants(root):
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 vals = {}
