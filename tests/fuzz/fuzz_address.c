@@ -11,10 +11,7 @@
 #include <string.h>
 
 #include "mail/address.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-extern const char *const fuzz_seeds[];
-extern const size_t fuzz_nseeds;
+#include "fuzz.h"
 
 const char *const fuzz_seeds[] = {
 	"<user@example.com>",
@@ -36,12 +33,6 @@ const char *const fuzz_seeds[] = {
 	"[IPv6:::ffff:1.2.3.4]",
 };
 const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 static bool
 str_eq(const char *a, const char *b)

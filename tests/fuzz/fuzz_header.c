@@ -10,10 +10,7 @@
 
 #include "mail/address.h"
 #include "mail/header.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-extern const char *const fuzz_seeds[];
-extern const size_t fuzz_nseeds;
+#include "fuzz.h"
 
 const char *const fuzz_seeds[] = {
 	"From: Alice <alice@example.com>\r\nSubject: hi\r\n there\r\n",
@@ -37,12 +34,6 @@ const char *const fuzz_seeds[] = {
 	"Subject: x\r\nFrom : a..b@docomo.ne.jp\r\n",
 };
 const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 static void
 domains(const char *value)

@@ -40,10 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-extern const char *const fuzz_seeds[];
-extern const size_t fuzz_nseeds;
+#include "fuzz.h"
 
 #define FUZZ_MAX_LEN 4096
 

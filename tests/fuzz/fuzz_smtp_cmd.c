@@ -10,10 +10,7 @@
 #include <string.h>
 
 #include "mail/smtp_cmd.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-extern const char *const fuzz_seeds[];
-extern const size_t fuzz_nseeds;
+#include "fuzz.h"
 
 const char *const fuzz_seeds[] = {
 	"HELO mail.example.com",
@@ -46,12 +43,6 @@ static const unsigned fuzz_opts[] = {
 	SMTP_CMD_TXN_UTF8,
 	SMTP_CMD_ALLOW_UTF8 | SMTP_CMD_TXN_UTF8,
 };
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
 
 /* A reply never carries control bytes: they would break the protocol. */
 static void
