@@ -155,17 +155,6 @@ limits_disconnect(struct limits *l, const char *ip)
 	pthread_mutex_unlock(&l->mu);
 }
 
-int64_t
-limits_connections(struct limits *l)
-{
-	int64_t n;
-
-	pthread_mutex_lock(&l->mu);
-	n = l->total;
-	pthread_mutex_unlock(&l->mu);
-	return n;
-}
-
 /* auth_key - "ip:ADDR" or "user:NAME" into out */
 static const char *
 auth_key(char *out, size_t n, const char *kind, const char *v)

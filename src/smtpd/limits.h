@@ -20,8 +20,6 @@ enum limits_verdict { LIMITS_OK, LIMITS_TOTAL, LIMITS_PER_IP };
 enum limits_verdict limits_connect(struct limits *l, const char *ip);
 /* limits_disconnect - forget a connection that limits_connect counted */
 void limits_disconnect(struct limits *l, const char *ip);
-/* limits_connections - connections counted now */
-int64_t limits_connections(struct limits *l);
 
 /*
  * limits_auth_locked - whether ip or user is locked out now.  user may

@@ -61,7 +61,6 @@ struct policy {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct snapshot *cur;
-	uint64_t generation;
 	int stopping;
 	pthread_t thread;
 	bool thread_started;
@@ -222,7 +221,6 @@ policy_load(struct policy *p, char *err, size_t errlen)
 	pthread_mutex_lock(&p->mu);
 	old = p->cur;
 	p->cur = s;
-	p->generation++;
 	snapshot_unref(old); /* freed now unless a lookup still holds it */
 	pthread_mutex_unlock(&p->mu);
 	log_write(LOG_DEBUG, "policy",
@@ -457,15 +455,4 @@ policy_inbound(struct policy *p, const char *domain)
 		if (strcmp(p->inbound[i], domain) == 0)
 			return true;
 	return false;
-}
-
-uint64_t
-policy_generation(struct policy *p)
-{
-	uint64_t g;
-
-	pthread_mutex_lock(&p->mu);
-	g = p->generation;
-	pthread_mutex_unlock(&p->mu);
-	return g;
 }

@@ -43,7 +43,5 @@ int64_t policy_relay_account(struct policy *p, const struct sockaddr *sa);
 bool policy_domain_owned(struct policy *p, int64_t account, const char *domain);
 /* policy_inbound - whether domain (lower-case ASCII) is an inbound domain */
 bool policy_inbound(struct policy *p, const char *domain);
-/* policy_generation - how many snapshots were loaded (for tests and logs) */
-uint64_t policy_generation(struct policy *p);
 
 #endif

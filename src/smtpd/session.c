@@ -133,7 +133,6 @@ struct session {
 
 	/* The transaction. */
 	struct envelope env;
-	uint64_t declared_size;
 	unsigned rcpt_tried;
 
 	/* The message being received. */
@@ -227,7 +226,6 @@ txn_reset(struct session *s)
 	spool_msg_abort(&s->msg);
 	envelope_clear(&s->env);
 	buf_free(&s->hdr);
-	s->declared_size = 0;
 	s->rcpt_tried = 0;
 	s->msg_error = MSG_OK;
 	s->bdat_failed = s->bdat_discard = s->bdat_last = false;
@@ -766,7 +764,6 @@ txn_begin(struct session *s, const struct smtp_cmd *cmd, int64_t account,
 	s->env.smtputf8 = cmd->smtputf8;
 	s->env.ret = cmd->ret;
 	envelope_set(&s->env.envid, cmd->envid);
-	s->declared_size = cmd->size;
 	s->state = ST_MAIL;
 }
 

@@ -51,8 +51,7 @@ struct smtpd_config {
 	int sender_policy;	  /* enum smtpd_sender_policy */
 	bool
 	    require_8bitmime; /* reject 8-bit data sent without BODY=8BITMIME */
-	uint64_t policy_refresh;   /* ms between checks for store changes */
-	uint64_t idle_read_buffer; /* bytes read per read(2) at most */
+	uint64_t policy_refresh; /* ms between checks for store changes */
 };
 
 struct smtpd;
