@@ -1,0 +1,1 @@
+/* dkim.c: being written */

@@ -1,0 +1,1 @@
+/* dest.c: being written */

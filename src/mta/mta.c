@@ -1,0 +1,1 @@
+/* mta.c: being written */

@@ -1,0 +1,1 @@
+/* smtpc.c: being written */
