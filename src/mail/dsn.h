@@ -68,11 +68,17 @@ struct dsn_info {
 	size_t original_len;
 	uint64_t max_return;	/* RET=FULL cap in bytes */
 	int64_t now;		/* unix seconds (Date:, tests pass a fixed one) */
+	/* source of the random boundary and Message-ID (out gets len chars
+	   and a NUL); NULL means random_token().  Tests pass their own to
+	   force a boundary collision. */
+	void (*random_fn)(char *out, size_t len);
 };
 
 /*
  * dsn_wanted - whether recipient notify bits (SMTP_NOTIFY_*, 0 = none
- * given) ask for a DSN for action, for a message from sender.
+ * given) ask for a DSN for action, for a message from sender.  With no
+ * NOTIFY both actions are wanted (RFC 3461 leaves DELAY to the MTA):
+ * whether delay warnings are sent at all is the caller's setting.
  */
 bool dsn_wanted(const char *sender, unsigned notify, enum dsn_action action);
 
