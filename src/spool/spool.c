@@ -58,6 +58,8 @@ struct spool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct spool_msg *head, **tail;
+	spool_hook *hook; /* told of each durable message */
+	void *hook_arg;
 	int stopping;
 	uint64_t batches, committed;
 };
@@ -449,11 +451,47 @@ spool_committer(void *arg)
 				unlink(p);
 				free(p);
 			}
+			if (error == 0 && sp->hook != NULL)
+				sp->hook(sp->hook_arg, m->id);
 			m->cb(m->arg, error);
 			msg_free(m);
 		}
 	}
 	return NULL;
+}
+
+void
+spool_set_hook(struct spool *sp, spool_hook *hook, void *arg)
+{
+	pthread_mutex_lock(&sp->mu);
+	sp->hook = hook;
+	sp->hook_arg = arg;
+	pthread_mutex_unlock(&sp->mu);
+}
+
+char *
+spool_path(const struct spool *sp, const char *id)
+{
+	return fs_path_join(sp->queue, id);
+}
+
+int
+spool_remove(struct spool *sp, const char *id)
+{
+	char *p = fs_path_join(sp->queue, id);
+	int r = unlink(p) < 0 && errno != ENOENT ? -1 : 0;
+
+	if (r < 0)
+		log_write(LOG_ERROR, "spool", "event=remove-failed id=%s error=\"%s\"",
+		    id, strerror(errno));
+	free(p);
+	return r;
+}
+
+const char *
+spool_dir(const struct spool *sp)
+{
+	return sp->dir;
 }
 
 int

@@ -106,4 +106,23 @@ int spool_foreach(const char *dir,
     int (*cb)(void *arg, const char *path, const struct envelope *env),
     void *arg, const char **error_r);
 
+/*
+ * spool_hook - told, on the committer thread, of each message made
+ * durable (before its commit callback).  The delivery engine uses it to
+ * learn of new mail; it must only hand the id over, not block.
+ */
+typedef void spool_hook(void *arg, const char *id);
+/* spool_set_hook - install hook (NULL to remove) */
+void spool_set_hook(struct spool *sp, spool_hook *hook, void *arg);
+/* spool_path - the queue file of id (malloc'd) */
+char *spool_path(const struct spool *sp, const char *id);
+/*
+ * spool_remove - remove the queue file of a finished message (not
+ * durable: a file that comes back after a crash is delivered again,
+ * which at-least-once delivery allows).  0, or -1 (logged).
+ */
+int spool_remove(struct spool *sp, const char *id);
+/* spool_dir - the directory given to spool_open */
+const char *spool_dir(const struct spool *sp);
+
 #endif

@@ -32,7 +32,7 @@
 #define STORE_DB_FOREIGN_KEY (-3) /* a FOREIGN KEY constraint */
 
 /* Most columns a statement of store.c returns. */
-#define STORE_MAX_COLUMNS 8
+#define STORE_MAX_COLUMNS 16
 
 enum store_value_type { STORE_NULL, STORE_INT, STORE_TEXT };
 
@@ -73,6 +73,9 @@ enum store_stmt_id {
 	STORE_STMT_POLICY_RELAYS,
 	STORE_STMT_META_GET,
 	STORE_STMT_META_SET,
+	STORE_STMT_EVENT_INSERT,
+	STORE_STMT_EVENT_HISTORY,
+	STORE_STMT_EVENT_HISTORY_ACCOUNT,
 	STORE_STMT_COUNT
 };
 

@@ -11,7 +11,10 @@
  *     "account_id = ?" in its WHERE clause (or inserts account_id), except
  *     the STORE_STMT_POLICY_* ones used by store_policy_load() and
  *     STORE_STMT_DOMAIN_OWNER, which is only compared with the caller's
- *     account id and never returned.
+ *     account id except in store_domain_owner() (for administrative
+ *     tools: `herald dkim keygen`), and STORE_STMT_EVENT_HISTORY, the
+ *     operator's view of the node's message log (store_event_history
+ *     with account_id STORE_ANY_ACCOUNT).
  *  2. "Not found" is decided from rows returned (RETURNING id on UPDATE
  *     and DELETE), never from a second query, so it holds under
  *     concurrent writers.
@@ -157,6 +160,18 @@ static const struct store_stmt store_stmts[STORE_STMT_COUNT] = {
 	STMT(STORE_STMT_META_SET,
 	    "INSERT INTO meta (key, value) VALUES (?, ?)"
 	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+	STMT(STORE_STMT_EVENT_INSERT,
+	    "INSERT INTO delivery_events (account_id, queue_id, rcpt_idx,"
+	    " recipient, state, at, attempt, next_at, relay, reply, tls)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+	STMT(STORE_STMT_EVENT_HISTORY,
+	    "SELECT account_id, queue_id, rcpt_idx, recipient, state, at,"
+	    " attempt, next_at, relay, reply, tls FROM delivery_events"
+	    " WHERE queue_id = ? ORDER BY id"),
+	STMT(STORE_STMT_EVENT_HISTORY_ACCOUNT,
+	    "SELECT account_id, queue_id, rcpt_idx, recipient, state, at,"
+	    " attempt, next_at, relay, reply, tls FROM delivery_events"
+	    " WHERE queue_id = ? AND account_id = ? ORDER BY id"),
 };
 #undef STMT
 
@@ -970,6 +985,27 @@ store_domain_remove(struct store *s, int64_t account_id, const char *domain,
 	return 0;
 }
 
+int
+store_domain_owner(struct store *s, const char *domain, int64_t *account_id_r,
+    const char **error_r)
+{
+	struct store_value p[] = { P_TEXT(domain) };
+	struct store_int_result r;
+	const char *err;
+	char q[65];
+
+	if (store_query_int(
+		s, STORE_STMT_DOMAIN_OWNER, p, NELEM(p), &r, &err) < 0)
+		return store_fail(s, error_r, "looking up domain '%s': %s",
+		    store_quote(domain, q), err);
+	if (r.rows == 0)
+		return store_not_found(s, error_r,
+		    "domain '%s' is not a sender domain of any account",
+		    store_quote(domain, q));
+	*account_id_r = r.value;
+	return 0;
+}
+
 /* ---- relay networks ---- */
 
 /* store_prefix_parse - "0".."max" without leading zeros; -1 if not */
@@ -1290,5 +1326,117 @@ store_meta_set(
 	    0)
 		return store_fail(
 		    s, error_r, "writing meta '%s': %s", key, err);
+	return 0;
+}
+
+/* ---- the message log ---- */
+
+int
+store_events_add(struct store *s, const struct store_event *ev, size_t n,
+    const char **error_r)
+{
+	const char *err;
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	if (store_begin(s, true, &err) < 0)
+		return store_fail(s, error_r, "writing the message log: %s", err);
+	for (i = 0; i < n; i++) {
+		const struct store_event *e = &ev[i];
+		struct store_value p[] = { P_INT(e->account_id),
+			P_TEXT(e->queue_id), P_INT(e->rcpt_idx),
+			P_TEXT(e->recipient), P_TEXT(e->state), P_INT(e->at),
+			P_INT(e->attempt), P_INT(e->next_at),
+			P_TEXT(e->relay ? e->relay : ""),
+			P_TEXT(e->reply ? e->reply : ""),
+			P_TEXT(e->tls ? e->tls : "") };
+
+		if (store_query(s, STORE_STMT_EVENT_INSERT, p, NELEM(p), NULL,
+			NULL, &err) < 0) {
+			s->driver->rollback(s->conn);
+			return store_fail(
+			    s, error_r, "writing the message log: %s", err);
+		}
+	}
+	if (s->driver->commit(s->conn, &err) < 0) {
+		s->driver->rollback(s->conn);
+		return store_fail(s, error_r, "writing the message log: %s", err);
+	}
+	return 0;
+}
+
+struct store_event_ctx {
+	struct store *s;
+	int (*cb)(void *arg, const struct store_event *ev);
+	void *arg;
+	int stop;
+};
+
+static int
+store_event_row(void *arg, const struct store_value *cols, size_t ncols)
+{
+	struct store_event_ctx *ctx = arg;
+	struct store_event e;
+	int r;
+
+	if (ncols < 11)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.account_id = cols[0].i;
+	e.queue_id = cols[1].type == STORE_TEXT ? cols[1].s : "";
+	e.rcpt_idx = (int)cols[2].i;
+	e.recipient = cols[3].type == STORE_TEXT ? cols[3].s : "";
+	e.state = cols[4].type == STORE_TEXT ? cols[4].s : "";
+	e.at = cols[5].i;
+	e.attempt = (int)cols[6].i;
+	e.next_at = cols[7].i;
+	e.relay = cols[8].type == STORE_TEXT ? cols[8].s : "";
+	e.reply = cols[9].type == STORE_TEXT ? cols[9].s : "";
+	e.tls = cols[10].type == STORE_TEXT ? cols[10].s : "";
+	ctx->s->in_callback = true;
+	r = ctx->cb(ctx->arg, &e);
+	ctx->s->in_callback = false;
+	if (r != 0) {
+		ctx->stop = r;
+		return 1;
+	}
+	return 0;
+}
+
+int
+store_event_history(struct store *s, int64_t account_id, const char *queue_id,
+    int (*cb)(void *arg, const struct store_event *ev), void *arg,
+    const char **error_r)
+{
+	struct store_value p[] = { P_TEXT(queue_id), P_INT(account_id) };
+	struct store_event_ctx ctx = { .s = s, .cb = cb, .arg = arg };
+	const char *err;
+	int r;
+
+	if (account_id == STORE_ANY_ACCOUNT)
+		r = store_query(s, STORE_STMT_EVENT_HISTORY, p, 1,
+		    store_event_row, &ctx, &err);
+	else
+		r = store_query(s, STORE_STMT_EVENT_HISTORY_ACCOUNT, p, 2,
+		    store_event_row, &ctx, &err);
+	if (r < 0)
+		return store_fail(s, error_r, "reading the message log: %s", err);
+	return store_stopped(s, ctx.stop, error_r);
+}
+
+int
+store_domain_is_account(struct store *s, int64_t account_id,
+    const char *domain, bool *yes_r, const char **error_r)
+{
+	struct store_value p[] = { P_TEXT(domain) };
+	struct store_int_result r;
+	const char *err;
+
+	*yes_r = false;
+	if (store_query_int(s, STORE_STMT_DOMAIN_OWNER, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(s, error_r, "reading sender domains: %s", err);
+	*yes_r = r.rows > 0 && r.value == account_id;
 	return 0;
 }

@@ -11,7 +11,8 @@
  * A row of another account is "not found", exactly as if it did not
  * exist, and error messages never name another account.  The one
  * exception is store_policy_load(), which reads every account at once and
- * is for the SMTP server's policy snapshot only.
+ * is for the SMTP server's policy snapshot only (and store_domain_owner(),
+ * for administrative tools).
  *
  * Secrets: user passwords are stored as argon2id strings; SMTP credential
  * secrets as keyed BLAKE2b hashes (store_secret_hash()).  No function
@@ -221,6 +222,16 @@ int store_domain_list(struct store *s, int64_t account_id,
 int store_domain_remove(struct store *s, int64_t account_id, const char *domain,
     const char **error_r);
 
+/*
+ * store_domain_owner - the id of the account that has domain (a
+ * normalized name, as for store_domain_add) in *account_id_r: 0 found,
+ * 1 no account has it, -1.  It reads across accounts: for
+ * administrative tools (`herald dkim keygen`), never for a request made
+ * on behalf of an account.
+ */
+int store_domain_owner(struct store *s, const char *domain,
+    int64_t *account_id_r, const char **error_r);
+
 /* ---- relay networks (clients that may send without AUTH) ---- */
 
 /* Enough for "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128". */
@@ -299,5 +310,50 @@ int store_meta_get(
 /* store_meta_set - set key to value, replacing any old value */
 int store_meta_set(
     struct store *s, const char *key, const char *value, const char **error_r);
+
+/* ---- the message log (delivery events) ---- */
+
+/* store_event_history's account_id for the operator's view of the node */
+#define STORE_ANY_ACCOUNT (-1)
+
+/* One state change of one recipient of one queued message. */
+struct store_event {
+	int64_t account_id;
+	const char *queue_id;
+	int rcpt_idx;	       /* the recipient's place in the envelope */
+	const char *recipient; /* its address */
+	const char *state;     /* deferred, delivered, bounced, expired, held,
+				  released, deleted, dsn */
+	int64_t at;	       /* unix milliseconds */
+	int attempt;	       /* delivery attempts so far */
+	int64_t next_at;       /* deferred: next attempt, unix seconds */
+	const char *relay;     /* "host[addr]:port", or "" */
+	const char *reply;     /* the remote reply or Herald's reason */
+	const char *tls;       /* "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" */
+};
+
+/*
+ * store_events_add - append n events in one transaction (all or none).
+ * Returns 0, or -1 with *error_r.
+ */
+int store_events_add(struct store *s, const struct store_event *ev, size_t n,
+    const char **error_r);
+
+/*
+ * store_event_history - call cb for each event of queue_id in the order
+ * they happened; only the account's events, unless account_id is
+ * STORE_ANY_ACCOUNT (the operator's CLI on the node).  Text is valid
+ * during the call.  Returns 0, cb's non-zero value, or -1 with *error_r.
+ */
+int store_event_history(struct store *s, int64_t account_id,
+    const char *queue_id, int (*cb)(void *arg, const struct store_event *ev),
+    void *arg, const char **error_r);
+
+/*
+ * store_domain_is_account - whether domain is a sender domain of
+ * account_id (the delivery engine signs only then).  0 or -1.
+ */
+int store_domain_is_account(struct store *s, int64_t account_id,
+    const char *domain, bool *yes_r, const char **error_r);
 
 #endif
