@@ -58,8 +58,17 @@ int cmd_credential_revoke(struct cli *c, int argc, char **argv);
 int cmd_domain_add(struct cli *c, int argc, char **argv);
 int cmd_domain_list(struct cli *c, int argc, char **argv);
 int cmd_domain_remove(struct cli *c, int argc, char **argv);
+int cmd_dkim_keygen(struct cli *c, int argc, char **argv);
+int cmd_dkim_list(struct cli *c, int argc, char **argv);
+int cmd_dkim_show(struct cli *c, int argc, char **argv);
+int cmd_dkim_remove(struct cli *c, int argc, char **argv);
 int cmd_queue_list(struct cli *c, int argc, char **argv);
 int cmd_queue_show(struct cli *c, int argc, char **argv);
+int cmd_queue_flush(struct cli *c, int argc, char **argv);
+int cmd_queue_retry(struct cli *c, int argc, char **argv);
+int cmd_queue_hold(struct cli *c, int argc, char **argv);
+int cmd_queue_release(struct cli *c, int argc, char **argv);
+int cmd_queue_delete(struct cli *c, int argc, char **argv);
 int cmd_config_dump(struct cli *c, int argc, char **argv);
 int cmd_version(struct cli *c, int argc, char **argv);
 

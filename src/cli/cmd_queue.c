@@ -1,8 +1,12 @@
 /*
  * cmd_queue.c - `herald queue list|show`: read the spool directly.
  *
- * The spool files are the truth about what is queued, so these commands
- * work whether or not the server runs.
+ * With the server running, `queue list` asks the delivery engine for the
+ * live state of every recipient and the actions (flush, retry, hold,
+ * release, delete) are carried out by it, through <data>/control.sock.
+ * Without a server, `queue list` reads the spool files, which are the
+ * truth about what is queued.  `queue show` reads the spool file and the
+ * message log in the store, so it also shows finished messages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +24,9 @@
 #include "lib/util.h"
 #include "mail/envelope.h"
 #include "mail/header.h"
+#include "mta/control.h"
 #include "spool/spool.h"
+#include "store/store.h"
 
 struct list_state {
 	const char *account; /* filter: account id as text, or NULL */
@@ -45,18 +51,117 @@ print_entry(void *arg, const char *path, const struct envelope *e)
 	return 0;
 }
 
+/* control_path - <data>/control.sock (malloc'd) */
+static char *
+control_path(struct cli *c)
+{
+	return fs_path_join(c->conf.data_dir, "control.sock");
+}
+
+/*
+ * queue_request - send a command to the running server and print its
+ * answer; the last line is "ok N" (printed as "N recipients") or "error
+ * ...".  Returns 0, 1 on an error answer, or -1 when the server cannot
+ * be reached.
+ */
+static int
+queue_request(struct cli *c, const char *line, bool quiet_unreachable)
+{
+	char *path = control_path(c), err[512];
+	struct buf out = BUF_INIT;
+	char *last, *end;
+	int r = 0;
+
+	if (control_request(path, line, &out, err, sizeof(err)) < 0) {
+		free(path);
+		buf_free(&out);
+		if (!quiet_unreachable)
+			cli_fail("%s", err);
+		return -1;
+	}
+	free(path);
+	end = out.data ? out.data + out.len : NULL;
+	if (end && end > out.data && end[-1] == '\n')
+		*--end = '\0';
+	last = out.data ? strrchr(out.data, '\n') : NULL;
+	last = last ? last + 1 : (out.data ? out.data : (char *)"");
+	if (strncmp(last, "ok ", 3) == 0) {
+		long n = strtol(last + 3, NULL, 10);
+
+		fwrite(out.data, 1, (size_t)(last - out.data), stdout);
+		printf("%ld recipient%s\n", n, n == 1 ? "" : "s");
+	} else {
+		fwrite(out.data ? out.data : "", 1,
+		    out.data ? (size_t)(last - out.data) : 0, stdout);
+		cli_fail("%s", *last ? last : "no answer from the server");
+		r = 1;
+	}
+	buf_free(&out);
+	return r;
+}
+
+/* account_arg - " account=ID" for --account NAME; 0 or 1 after an error */
+static int
+account_arg(struct cli *c, const char *name, struct buf *cmd)
+{
+	struct store *st;
+	int64_t id;
+
+	if (name == NULL)
+		return 0;
+	if ((st = cli_store(c)) == NULL)
+		return 1;
+	id = cli_account(st, name);
+	store_close(&st);
+	if (id == 0)
+		return 1;
+	buf_printf(cmd, " account=%" PRId64, id);
+	return 0;
+}
+
+static bool
+word_ok(const char *s)
+{
+	return *s && strpbrk(s, " \t\r\n") == NULL;
+}
+
 int
 cmd_queue_list(struct cli *c, int argc, char **argv)
 {
 	struct list_state ls = { NULL, 0 };
-	const char *error;
+	const char *error, *state, *dest, *account;
+	struct buf cmd = BUF_INIT;
 	bool bad = false;
 	char *dir;
 	int r;
 
 	ls.account = cli_opt(&argc, argv, "--account-id", &bad);
+	state = cli_opt(&argc, argv, "--state", &bad);
+	dest = cli_opt(&argc, argv, "--destination", &bad);
+	account = cli_opt(&argc, argv, "--account", &bad);
 	if (bad || argc != 1)
 		return cli_usage_error(c, "unexpected argument");
+	if ((state && !word_ok(state)) || (dest && !word_ok(dest)))
+		return cli_usage_error(c, "bad --state or --destination");
+	buf_puts(&cmd, "list");
+	if (state)
+		buf_printf(&cmd, " state=%s", state);
+	if (dest)
+		buf_printf(&cmd, " destination=%s", dest);
+	if (ls.account)
+		buf_printf(&cmd, " account=%s", ls.account);
+	if (account_arg(c, account, &cmd) != 0) {
+		buf_free(&cmd);
+		return 1;
+	}
+	r = queue_request(c, cmd.data, true);
+	buf_free(&cmd);
+	if (r >= 0)
+		return r;
+	/* no server: what the spool holds */
+	if (state || dest || account)
+		return cli_fail("--state, --destination and --account need "
+				"the running server (herald serve)");
 	dir = fs_path_join(c->conf.data_dir, "spool");
 	printf("%-16s %-20s %9s %-7s %-10s %s\n", "ID", "RECEIVED", "SIZE",
 	    "ACCOUNT", "STATE", "ENVELOPE");
@@ -128,6 +233,53 @@ show_message(const char *path, off_t body, bool dump)
 	return 0;
 }
 
+static int
+print_event(void *arg, const struct store_event *ev)
+{
+	char when[32], q[600];
+	time_t t = (time_t)(ev->at / 1000);
+
+	(void)arg;
+	time_iso8601(t, when, sizeof(when));
+	printf("%s %-9s <%s>", when, ev->state, ev->recipient);
+	if (ev->relay[0])
+		printf(" relay=%s", ev->relay);
+	if (ev->tls[0])
+		printf(" tls=\"%s\"", log_quote(ev->tls, q, sizeof(q)));
+	printf(" attempt=%d", ev->attempt);
+	if (ev->reply[0])
+		printf(" reply=\"%s\"", log_quote(ev->reply, q, sizeof(q)));
+	printf("\n");
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* show_history - the message log of id; 0 or 1 after an error */
+static int
+show_history(struct cli *c, const char *id, int64_t received_at)
+{
+	struct store *st = cli_store(c);
+	const char *error;
+	int n = 0;
+
+	if (st == NULL)
+		return 1;
+	printf("history:\n");
+	if (received_at > 0) {
+		char when[32];
+
+		time_iso8601((time_t)received_at, when, sizeof(when));
+		printf("%s %-9s\n", when, "queued");
+	}
+	if (store_event_history(st, STORE_ANY_ACCOUNT, id, print_event, &n,
+		&error) < 0) {
+		store_close(&st);
+		return cli_fail("%s", error);
+	}
+	store_close(&st);
+	return 0;
+}
+
 int
 cmd_queue_show(struct cli *c, int argc, char **argv)
 {
@@ -155,7 +307,13 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 	envelope_init(&e);
 	if (spool_read(path.data, &e, &body, &error) < 0) {
 		buf_free(&path);
-		return cli_fail("no queued message %s (%s)", argv[1], error);
+		if (dump)
+			return cli_fail(
+			    "no queued message %s (%s)", argv[1], error);
+		/* finished (or never here): the message log may know it */
+		printf("id:          %s\nstate:       not in the queue\n",
+		    argv[1]);
+		return show_history(c, argv[1], 0);
 	}
 	if (dump) {
 		int r = show_message(path.data, body, true);
@@ -187,7 +345,82 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 		    notify_text(e.rcpts[i].notify, nt, sizeof(nt)),
 		    e.rcpts[i].orcpt ? e.rcpts[i].orcpt : "-");
 	show_message(path.data, body, false);
-	envelope_clear(&e);
-	buf_free(&path);
-	return 0;
+	{
+		int r = show_history(c, e.id, e.received_at);
+
+		envelope_clear(&e);
+		buf_free(&path);
+		return r;
+	}
+}
+
+/*
+ * queue_act - `herald queue flush|retry|hold|release|delete`: ids or
+ * --destination, carried out by the running server.
+ */
+static int
+queue_act(struct cli *c, const char *verb, int argc, char **argv)
+{
+	struct buf cmd = BUF_INIT;
+	const char *dest;
+	bool bad = false;
+	int r;
+
+	dest = cli_opt(&argc, argv, "--destination", &bad);
+	if (bad)
+		return cli_usage_error(c, "--destination needs a domain");
+	buf_puts(&cmd, verb);
+	if (dest) {
+		if (!word_ok(dest)) {
+			buf_free(&cmd);
+			return cli_usage_error(c, "bad --destination");
+		}
+		buf_printf(&cmd, " destination=%s", dest);
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!queue_id_valid(argv[i])) {
+			buf_free(&cmd);
+			return cli_fail("'%s' is not a queue id", argv[i]);
+		}
+		buf_printf(&cmd, " id=%s", argv[i]);
+	}
+	if (strcmp(verb, "flush") != 0 && argc == 1 && dest == NULL) {
+		buf_free(&cmd);
+		return cli_usage_error(c, "expected queue IDs or --destination");
+	}
+	r = queue_request(c, cmd.data, false);
+	buf_free(&cmd);
+	return r < 0 ? 1 : r;
+}
+
+int
+cmd_queue_flush(struct cli *c, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[1]);
+	return queue_act(c, "flush", argc, argv);
+}
+
+int
+cmd_queue_retry(struct cli *c, int argc, char **argv)
+{
+	return queue_act(c, "retry", argc, argv);
+}
+
+int
+cmd_queue_hold(struct cli *c, int argc, char **argv)
+{
+	return queue_act(c, "hold", argc, argv);
+}
+
+int
+cmd_queue_release(struct cli *c, int argc, char **argv)
+{
+	return queue_act(c, "release", argc, argv);
+}
+
+int
+cmd_queue_delete(struct cli *c, int argc, char **argv)
+{
+	return queue_act(c, "delete", argc, argv);
 }

@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "mta/mta.h"
 #include "smtpd/smtpd.h"
 #include "spool/spool.h"
 #include "store/store.h"
@@ -121,6 +122,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	struct store *st;
 	struct spool *spool;
 	struct smtpd *smtpd;
+	struct mta *mta = NULL;
 	char *dir;
 	const char *error;
 	char err[1024];
@@ -154,10 +156,24 @@ cmd_serve(struct cli *c, int argc, char **argv)
 		spool_close(&spool);
 		return cli_fail("%s", err);
 	}
+	if (cf->mta.enabled &&
+	    (mta = mta_new(&cf->mta, cf->smtpd.hostname, cf->data_dir,
+		 cf->store_url, spool, err, sizeof(err))) == NULL) {
+		smtpd_free(&smtpd);
+		spool_close(&spool);
+		return cli_fail("%s", err);
+	}
 	if (drop_privileges(cf->server_user, cf->data_dir) != 0) {
+		mta_free(&mta);
 		smtpd_free(&smtpd);
 		spool_close(&spool);
 		return 1;
+	}
+	if (mta != NULL && mta_run(mta, err, sizeof(err)) < 0) {
+		mta_free(&mta);
+		smtpd_free(&smtpd);
+		spool_close(&spool);
+		return cli_fail("%s", err);
 	}
 	smtpd_run(smtpd);
 	printf(
@@ -170,7 +186,10 @@ cmd_serve(struct cli *c, int argc, char **argv)
 		log_write(LOG_INFO, "serve", "event=sighup action=none");
 	log_write(LOG_INFO, "serve", "event=stopping signal=%d", sig);
 	smtpd_stop(smtpd);
+	if (mta != NULL)
+		mta_stop(mta);
 	spool_close(&spool);
+	mta_free(&mta);
 	smtpd_free(&smtpd);
 	log_write(LOG_INFO, "serve", "event=stopped");
 	return 0;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "mta/mta.h"
 #include "smtpd/smtpd.h"
 #include "spool/spool.h"
 
@@ -23,6 +24,7 @@ struct herald_conf {
 	char *store_url;
 	struct smtpd_config smtpd;
 	struct spool_config spool;
+	struct mta_config mta;
 };
 
 /*
