@@ -163,6 +163,17 @@ dest_set(struct dest_policy *p, const char *key, const char *val, char *err,
 	}
 	if (strcmp(key, "rate") == 0)
 		return dest_parse_rate(val, &p->rate, err, errlen);
+	if (strcmp(key, "concurrency") != 0 &&
+	    strcmp(key, "initial_concurrency") != 0 &&
+	    strcmp(key, "messages_per_connection") != 0 &&
+	    strcmp(key, "recipients_per_message") != 0) {
+		snprintf(err, errlen,
+		    "unknown setting '%s' (relay, tls, concurrency, "
+		    "initial_concurrency, rate, messages_per_connection, "
+		    "recipients_per_message)",
+		    key);
+		return -1;
+	}
 	if (parse_int(val, &n) < 0 || n < 1 || n > 100000) {
 		snprintf(err, errlen, "%s=%s: expected a number from 1 to 100000",
 		    key, val);
@@ -174,16 +185,8 @@ dest_set(struct dest_policy *p, const char *key, const char *val, char *err,
 		p->initial_concurrency = n;
 	else if (strcmp(key, "messages_per_connection") == 0)
 		p->messages_per_connection = n;
-	else if (strcmp(key, "recipients_per_message") == 0)
+	else
 		p->recipients_per_message = n;
-	else {
-		snprintf(err, errlen,
-		    "unknown setting '%s' (relay, tls, concurrency, "
-		    "initial_concurrency, rate, messages_per_connection, "
-		    "recipients_per_message)",
-		    key);
-		return -1;
-	}
 	return 0;
 }
 
