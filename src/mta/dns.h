@@ -20,9 +20,18 @@
  *     ones when cfg->prefer_ipv6, else after;
  *   - an MX host that has no address is skipped (logged); when no host
  *     of the route has an address the result is DNS_TEMPFAIL if any
- *     lookup failed temporarily, else DNS_NOHOSTS (permanent).
+ *     lookup failed temporarily, else DNS_NOHOSTS (permanent);
+ *   - cfg->timeout bounds the whole route: a timeout during the MX
+ *     lookup is DNS_TEMPFAIL "DOMAIN: timeout"; during the address
+ *     lookups, the hosts still waiting count as failed temporarily
+ *     (so the hosts already resolved are returned);
+ *   - a domain that is not a valid name (empty label, too long, bad
+ *     character) gives DNS_NXDOMAIN with the reason in error; an
+ *     address literal in brackets ("[192.0.2.1]", "[IPv6:...]") is
+ *     its own single host, with no query.
  * Limits: at most DNS_MAX_HOSTS hosts and DNS_MAX_ADDRS addresses per
- * host are kept; longer answers are cut (logged).
+ * host are kept; longer answers are cut (logged).  When both families
+ * have more addresses than fit, each keeps at least half the slots.
  *
  * Configuration: cfg->local_data names a file of unbound "local-zone:"
  * and "local-data:" lines (the same syntax as unbound.conf) that answer
@@ -30,7 +39,12 @@
  * query leaves the machine.  cfg->resolv_conf names the resolver to
  * forward to ("" = do not read one; with neither, libunbound recurses
  * from the root hints).  Errors in these files are reported with the
- * file name and line.
+ * file name and line.  As in unbound.conf, every local-zone applies
+ * before any local-data, whatever their order in the file; a
+ * "server:" line is allowed and ignored, other directives are errors.
+ *
+ * libunbound resolves in a thread of its own: create the resolver
+ * after any fork of the daemon.
  */
 #ifndef HERALD_MTA_DNS_H
 #define HERALD_MTA_DNS_H
@@ -73,7 +87,7 @@ struct dns_route {
 	enum dns_status status;
 	char error[256]; /* why, when status != DNS_OK, e.g. "example.com: NXDOMAIN" */
 	bool implicit;	 /* no MX: the domain itself */
-	uint32_t ttl;	 /* smallest TTL seen, seconds */
+	uint32_t ttl;	 /* smallest TTL seen, seconds (0: none) */
 	size_t nhosts;
 	struct dns_host hosts[DNS_MAX_HOSTS];
 };
@@ -89,13 +103,17 @@ typedef void dns_route_cb(void *arg, const struct dns_route *route);
  */
 struct dns *dns_new(struct event_base *base, const struct dns_config *cfg,
     char *err, size_t errlen);
-/* dns_free - cancel lookups in progress (their callbacks are not called) */
+/*
+ * dns_free - cancel lookups in progress (their callbacks are not
+ * called).  Allowed from inside a dns_route_cb.
+ */
 void dns_free(struct dns **dp);
 
 /*
  * dns_route - resolve the mail route of domain (ASCII, A-label form).
  * cb is called exactly once, always later from the loop (never from
- * inside dns_route).  Returns a handle for dns_cancel, or NULL only if
+ * inside dns_route); it may call any function of this module.  Returns
+ * a handle for dns_cancel, valid until cb has run, or NULL only if
  * memory ran out (then cb is not called).
  */
 struct dns_query *dns_route(
@@ -110,7 +128,10 @@ struct dns_query *dns_route(
 struct dns_query *dns_host(
     struct dns *d, const char *host, dns_route_cb *cb, void *arg);
 
-/* dns_cancel - the callback of q will not be called */
+/*
+ * dns_cancel - the callback of q will not be called; q is freed.  NULL
+ * is ignored; so is q from inside its own callback.
+ */
 void dns_cancel(struct dns *d, struct dns_query *q);
 
 /* dns_status_name - "ok", "tempfail", "nxdomain", "null-mx", "no-hosts" */
