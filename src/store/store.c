@@ -994,8 +994,8 @@ store_domain_owner(struct store *s, const char *domain, int64_t *account_id_r,
 	const char *err;
 	char q[65];
 
-	if (store_query_int(
-		s, STORE_STMT_DOMAIN_OWNER, p, NELEM(p), &r, &err) < 0)
+	if (store_query_int(s, STORE_STMT_DOMAIN_OWNER, p, NELEM(p), &r, &err) <
+	    0)
 		return store_fail(s, error_r, "looking up domain '%s': %s",
 		    store_quote(domain, q), err);
 	if (r.rows == 0)
