@@ -32,6 +32,8 @@
  *
  * Logging: one line per connection event (connect, tls, ready, close)
  * and per transaction, component "smtp", with cid=.
+ *
+ * The process must ignore SIGPIPE: libevent writes with plain writev().
  */
 #ifndef HERALD_MTA_SMTPC_H
 #define HERALD_MTA_SMTPC_H
@@ -80,8 +82,9 @@ struct smtpc_result {
 	int code;	/* 250, 451, 550...; 0 = no reply (connection
 			   lost, timeout): temporary */
 	char enh[16];	/* "5.1.1", or "" */
-	char text[SMTPC_REPLY_MAX]; /* reply text, lines joined by "; ",
-				       or the client's own description */
+	char text[SMTPC_REPLY_MAX]; /* reply text without the codes, lines
+				       joined by "; ", or the client's own
+				       description */
 	bool local;	/* made up by the client, not sent by the server */
 };
 
@@ -110,7 +113,8 @@ struct smtpc_txn {
 	/* Filled by the client: each recipient's result is final (the RCPT
 	 * reply when refused, else the reply to the message data, or the
 	 * MAIL reply, or a local failure).  mail_result holds the reply to
-	 * the end of data (or to MAIL when that failed). */
+	 * the end of data (or to MAIL when that failed, or the last RCPT
+	 * refusal when every recipient was refused). */
 	struct smtpc_result mail_result;
 };
 
@@ -135,8 +139,10 @@ struct smtpc_callbacks {
 	/* the connection is gone; error is NULL after a clean QUIT,
 	 * otherwise why (for a connection that never became ready: the
 	 * failure of the last target, with code 5xx if that target refused
-	 * with a 5xx greeting or EHLO/HELO reply).  A transaction in
-	 * progress gets on_done (with code 0 results) before on_close. */
+	 * with a 5xx greeting or EHLO/HELO reply; a refused AUTH ends the
+	 * connection without trying other targets, code 0 with the
+	 * server's reply in the text).  A transaction in progress gets
+	 * on_done (with code 0 results) before on_close. */
 	void (*on_close)(void *arg, struct smtpc *c,
 	    const struct smtpc_result *error);
 };
@@ -158,11 +164,16 @@ struct smtpc *smtpc_connect(struct event_base *base,
 
 /*
  * smtpc_send - start txn (its memory stays the caller's until on_done).
- * Only when ready (after on_ready, before another send).  Returns 0.
+ * Only when ready (after on_ready or from on_done, before another
+ * send); may be called from a callback.  Returns 0.
  */
 int smtpc_send(struct smtpc *c, struct smtpc_txn *txn);
 
-/* smtpc_quit - send QUIT and close; on_close(NULL) follows */
+/*
+ * smtpc_quit - send QUIT and close; on_close(NULL) follows.  Before the
+ * connection is ready it just closes; during a transaction, QUIT follows
+ * its end (and its on_done).
+ */
 void smtpc_quit(struct smtpc *c);
 
 /* smtpc_abort - close at once without any callback (shutdown) */
