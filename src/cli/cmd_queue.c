@@ -234,12 +234,19 @@ show_message(const char *path, off_t body, bool dump)
 }
 
 static int
+count_event(void *arg, const struct store_event *ev)
+{
+	(void)ev;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
 print_event(void *arg, const struct store_event *ev)
 {
 	char when[32], q[600];
 	time_t t = (time_t)(ev->at / 1000);
 
-	(void)arg;
 	time_iso8601(t, when, sizeof(when));
 	printf("%s %-9s <%s>", when, ev->state, ev->recipient);
 	if (ev->relay[0])
@@ -254,30 +261,27 @@ print_event(void *arg, const struct store_event *ev)
 	return 0;
 }
 
-/* show_history - the message log of id; 0 or 1 after an error */
+/*
+ * show_history - print the message log of id; returns the number of
+ * events, or -1 after printing an error.
+ */
 static int
-show_history(struct cli *c, const char *id, int64_t received_at)
+show_history(struct cli *c, const char *id, bool print)
 {
 	struct store *st = cli_store(c);
 	const char *error;
 	int n = 0;
 
 	if (st == NULL)
-		return 1;
-	printf("history:\n");
-	if (received_at > 0) {
-		char when[32];
-
-		time_iso8601((time_t)received_at, when, sizeof(when));
-		printf("%s %-9s\n", when, "queued");
-	}
-	if (store_event_history(st, STORE_ANY_ACCOUNT, id, print_event, &n,
-		&error) < 0) {
+		return -1;
+	if (store_event_history(st, STORE_ANY_ACCOUNT, id,
+		print ? print_event : count_event, &n, &error) < 0) {
 		store_close(&st);
-		return cli_fail("%s", error);
+		cli_fail("%s", error);
+		return -1;
 	}
 	store_close(&st);
-	return 0;
+	return n;
 }
 
 int
@@ -311,9 +315,20 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 			return cli_fail(
 			    "no queued message %s (%s)", argv[1], error);
 		/* finished (or never here): the message log may know it */
-		printf("id:          %s\nstate:       not in the queue\n",
-		    argv[1]);
-		return show_history(c, argv[1], 0);
+		{
+			int n = show_history(c, argv[1], false);
+
+			if (n < 0)
+				return 1;
+			if (n == 0)
+				return cli_fail("no message %s in the queue or "
+						"the message log (%s)",
+				    argv[1], error);
+			printf("id:          %s\nstate:       finished (not in "
+			       "the queue)\nhistory:\n",
+			    argv[1]);
+			return show_history(c, argv[1], true) < 0 ? 1 : 0;
+		}
 	}
 	if (dump) {
 		int r = show_message(path.data, body, true);
@@ -346,11 +361,13 @@ cmd_queue_show(struct cli *c, int argc, char **argv)
 		    e.rcpts[i].orcpt ? e.rcpts[i].orcpt : "-");
 	show_message(path.data, body, false);
 	{
-		int r = show_history(c, e.id, e.received_at);
+		int r;
 
+		printf("history:\n");
+		r = show_history(c, e.id, true);
 		envelope_clear(&e);
 		buf_free(&path);
-		return r;
+		return r < 0 ? 1 : 0;
 	}
 }
 

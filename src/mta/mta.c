@@ -822,7 +822,8 @@ rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay,
 	if (wait == 0)
 		wait = 1;
 	r->state = R_DEFERRED;
-	r->next_try = (uint32_t)(now + (int64_t)wait);
+	/* whole seconds, rounded up: never earlier than the schedule says */
+	r->next_try = (uint32_t)(now + (int64_t)wait + 1);
 	heap_push(m, r);
 	log_write(LOG_INFO, "delivery",
 	    "event=deferred id=%s rcpt=%s relay=%s attempt=%d next=%" PRIu64
@@ -1966,8 +1967,15 @@ on_done(evutil_socket_t fd, short what, void *arg)
 			}
 			break;
 		case W_LOAD:
-			for (size_t i = 0; i < w->nmsgs; i++)
-				msg_add(m, w->msgs[i]);
+			/* new mail: its first event in the message log */
+			for (size_t i = 0; i < w->nmsgs; i++) {
+				struct qmsg *q = w->msgs[i];
+
+				for (uint32_t k = 0; k < q->nrcpts; k++)
+					log_event(m, &q->rcpts[k], "queued",
+					    NULL, NULL, NULL, 0);
+				msg_add(m, q);
+			}
 			break;
 		case W_PREPARE:
 			prepare_done(m, w->job);

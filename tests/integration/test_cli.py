@@ -397,7 +397,7 @@ def test_server(tmp):
               "source:      mx" in out.splitlines(), "queue show: MX message", out)
         p = h.cli("queue", "show", "k0t8aaaaaaaaaaaa", check=False)
         fails(p, "queue show of an unknown id")
-        check(p.stderr.startswith("herald: no queued message k0t8aaaaaaaaaaaa"),
+        check(p.stderr.startswith("herald: no message k0t8aaaaaaaaaaaa in the queue"),
               "queue show unknown id: says so", p.stderr)
         for bad in ("../../herald.db", "nosuchid", ""):
             p = h.cli("queue", "show", bad, check=False)
