@@ -228,6 +228,7 @@ struct job {
 	int error;
 	char err[256];
 	bool signed_dkim;
+	bool sent; /* handed to the client (no longer a worker's) */
 };
 
 /* ---- the message log ---- */
@@ -1888,6 +1889,7 @@ prepare_done(struct mta *m, struct job *j)
 	j->txn.headlen = j->head.len;
 	j->txn.body = j->data;
 	j->txn.bodylen = j->len;
+	j->sent = true;
 	smtpc_send(cn->c, &j->txn);
 }
 
@@ -2389,8 +2391,10 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 			while ((cn = LIST_FIRST(&rt->conns)) != NULL) {
 				LIST_REMOVE(cn, link);
 				smtpc_abort(cn->c);
-				if (cn->job)
-					cn->job->conn = NULL;
+				if (cn->job && cn->job->sent)
+					job_free(cn->job);
+				else if (cn->job)
+					cn->job->conn = NULL; /* a worker's */
 				free(cn);
 			}
 		}

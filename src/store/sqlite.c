@@ -174,12 +174,17 @@ sqlite_open(const char *path, struct store_conn **conn_r, const char **error_r)
 	int fd;
 
 	/* Create the file ourselves so it is 0600: SQLite gives its -wal
-	   and -shm files the mode of the database file. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
+	   and -shm files the mode of the database file.  Only when it does
+	   not exist: closing a descriptor of a database file this process
+	   has open elsewhere drops every POSIX lock the process holds on it
+	   (fcntl semantics), and another process could then take itself
+	   for the last connection and delete the WAL under our feet. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	else if (errno != EEXIST)
 		return sqlite_fail(err, sizeof(err), error_r,
 		    "sqlite: cannot open '%s': %s", path, strerror(errno));
-	close(fd);
 
 	c = xcalloc(1, sizeof(*c));
 	if (sqlite3_open_v2(path, &c->db,
