@@ -27,8 +27,9 @@
  *
  *  4. A domain resolves to a route: the relay host of its destinations
  *     line, else mta.relayhost, else its MX hosts.  Domains with the same
- *     MX host names share one route, so they share connections and
- *     limits.  A route has a concurrency limit that starts at
+ *     MX host names (and TLS policy) share one route, so they share
+ *     connections and limits; the route takes its limits from the first
+ *     of its domains that needed it.  A route has a concurrency limit that starts at
  *     initial_concurrency, grows by one per successful transaction up to
  *     concurrency and shrinks on failed connections; when a route has no
  *     connection left and the last one failed, it is dead until its next
@@ -1024,6 +1025,9 @@ domain_resolved(void *arg, const struct dns_route *dr)
 		snprintf(name, sizeof(name), "%s", dr->hosts[0].name);
 		port = (int)m->cfg.smtp_port;
 	}
+	/* a route carries one TLS policy: domains that differ there do not
+	 * share connections even when their hosts are the same */
+	buf_printf(&key, " tls=%d", d->pol->tls);
 	rt = route_get(m, buf_cstr(&key), name, d->pol);
 	buf_free(&key);
 	route_set_targets(rt, dr, port);
