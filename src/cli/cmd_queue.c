@@ -58,6 +58,88 @@ control_path(struct cli *c)
 	return fs_path_join(c->conf.data_dir, "control.sock");
 }
 
+/* The last reply the message log holds for each recipient of a message. */
+struct last_replies {
+	char **reply; /* by recipient index */
+	size_t n;
+};
+
+static int
+last_reply_event(void *arg, const struct store_event *ev)
+{
+	struct last_replies *lr = arg;
+
+	if (ev->rcpt_idx < 0 || !ev->reply[0] ||
+	    strcmp(ev->state, "queued") == 0)
+		return 0;
+	if ((size_t)ev->rcpt_idx >= lr->n) {
+		size_t n = (size_t)ev->rcpt_idx + 1;
+
+		lr->reply = xrealloc(lr->reply, n * sizeof(*lr->reply));
+		memset(lr->reply + lr->n, 0, (n - lr->n) * sizeof(*lr->reply));
+		lr->n = n;
+	}
+	free(lr->reply[ev->rcpt_idx]);
+	lr->reply[ev->rcpt_idx] = xstrdup(ev->reply);
+	return 0;
+}
+
+static void
+last_replies_clear(struct last_replies *lr)
+{
+	for (size_t i = 0; i < lr->n; i++)
+		free(lr->reply[i]);
+	free(lr->reply);
+	lr->reply = NULL;
+	lr->n = 0;
+}
+
+/*
+ * print_list - the engine's list lines "ID STATE ATTEMPTS NEXT ACCOUNT
+ * <SENDER> RCPT IDX" printed without IDX and with the recipient's last
+ * reply from the message log (the engine keeps no reply text in
+ * memory); lines of one message come together, so the log is read once
+ * per message.
+ */
+static void
+print_list(struct cli *c, char *text, const char *end)
+{
+	struct store *st = cli_store(c);
+	struct last_replies lr = { NULL, 0 };
+	char cur[QUEUE_ID_LEN + 1] = "", q[600];
+	char *line = text, *nl;
+
+	for (; line && line < end; line = nl ? nl + 1 : NULL) {
+		char *sp;
+		size_t idx;
+		const char *error;
+
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl = '\0';
+		sp = strrchr(line, ' ');
+		if (sp == NULL || strlen(line) < QUEUE_ID_LEN) {
+			printf("%s\n", line);
+			continue;
+		}
+		idx = (size_t)strtoul(sp + 1, NULL, 10);
+		*sp = '\0';
+		if (st && strncmp(line, cur, QUEUE_ID_LEN) != 0) {
+			last_replies_clear(&lr);
+			memcpy(cur, line, QUEUE_ID_LEN);
+			cur[QUEUE_ID_LEN] = '\0';
+			if (store_event_history(st, STORE_ANY_ACCOUNT, cur,
+				last_reply_event, &lr, &error) < 0)
+				log_write(LOG_WARN, "cli", "error=\"%s\"", error);
+		}
+		printf("%s", line);
+		if (idx < lr.n && lr.reply[idx])
+			printf(" \"%s\"", log_quote(lr.reply[idx], q, sizeof(q)));
+		printf("\n");
+	}
+	last_replies_clear(&lr);
+	store_close(&st);
+}
+
 /*
  * queue_request - send a command to the running server and print its
  * answer; the last line is "ok N" (printed as "N recipients") or "error
@@ -88,7 +170,10 @@ queue_request(struct cli *c, const char *line, bool quiet_unreachable)
 	if (strncmp(last, "ok ", 3) == 0) {
 		long n = strtol(last + 3, NULL, 10);
 
-		fwrite(out.data, 1, (size_t)(last - out.data), stdout);
+		if (strncmp(line, "list", 4) == 0)
+			print_list(c, out.data, last);
+		else
+			fwrite(out.data, 1, (size_t)(last - out.data), stdout);
 		printf("%ld recipient%s\n", n, n == 1 ? "" : "s");
 	} else {
 		fwrite(out.data ? out.data : "", 1,

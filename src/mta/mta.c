@@ -114,6 +114,7 @@ struct qrcpt {
 	uint8_t state;
 	uint8_t notify;
 	uint8_t where; /* enum where: the list link is on */
+	uint8_t first; /* first of its message's run in an account queue */
 };
 TAILQ_HEAD(qrcpt_list, qrcpt);
 
@@ -154,6 +155,7 @@ struct route {
 	uint64_t tokens_at;
 	struct acctq *ring; /* current account queue */
 	size_t nready;
+	size_t njobs; /* runs of one message's recipients: transactions */
 	struct event *pump_ev, *rate_ev;
 	struct conn_list conns;
 	struct mta *m;
@@ -660,6 +662,50 @@ route_acctq(struct route *rt, int64_t account_id, bool create)
 	return a;
 }
 
+/*
+ * aq_add, aq_remove - the only ways into and out of an account queue:
+ * they keep the route's counts of ready recipients and of transactions
+ * (runs of one message's recipients; connections are opened per
+ * transaction, not per recipient).
+ */
+static void
+aq_add(struct route *rt, struct acctq *a, struct qrcpt *r, bool head)
+{
+	struct qrcpt *nb = head ? TAILQ_FIRST(&a->q) : TAILQ_LAST(&a->q, qrcpt_list);
+
+	if (head) {
+		if (nb && nb->msg == r->msg && nb->first) {
+			nb->first = 0;
+			rt->njobs--;
+		}
+		TAILQ_INSERT_HEAD(&a->q, r, link);
+		r->first = 1;
+	} else {
+		TAILQ_INSERT_TAIL(&a->q, r, link);
+		r->first = nb == NULL || nb->msg != r->msg;
+	}
+	rt->njobs += r->first;
+	r->where = W_ROUTE;
+	rt->nready++;
+}
+
+static void
+aq_remove(struct route *rt, struct acctq *a, struct qrcpt *r)
+{
+	struct qrcpt *next = TAILQ_NEXT(r, link);
+
+	if (r->first) {
+		if (next && next->msg == r->msg && !next->first)
+			next->first = 1;
+		else
+			rt->njobs--;
+	}
+	TAILQ_REMOVE(&a->q, r, link);
+	r->first = 0;
+	r->where = W_NONE;
+	rt->nready--;
+}
+
 /* rcpt_detach - remove a READY or DEFERRED recipient from its list/heap */
 static void
 rcpt_detach(struct mta *m, struct qrcpt *r)
@@ -673,8 +719,7 @@ rcpt_detach(struct mta *m, struct qrcpt *r)
 		struct acctq *a = route_acctq(rt, r->msg->account_id, false);
 
 		assert(a != NULL);
-		TAILQ_REMOVE(&a->q, r, link);
-		rt->nready--;
+		aq_remove(rt, a, r);
 	}
 	r->where = W_NONE;
 }
@@ -935,9 +980,7 @@ route_add(struct route *rt, struct qrcpt *r)
 		return;
 	}
 	a = route_acctq(rt, r->msg->account_id, true);
-	TAILQ_INSERT_TAIL(&a->q, r, link);
-	r->where = W_ROUTE;
-	rt->nready++;
+	aq_add(rt, a, r, false);
 	route_pump_soon(rt);
 }
 
@@ -1211,9 +1254,7 @@ conn_on_close(void *arg, struct smtpc *c, const struct smtpc_result *error)
 					struct qrcpt *r;
 
 					while ((r = TAILQ_FIRST(&a->q))) {
-						TAILQ_REMOVE(&a->q, r, link);
-						r->where = W_NONE;
-						rt->nready--;
+						aq_remove(rt, a, r);
 						if (r->attempts < UINT16_MAX)
 							r->attempts++;
 						rcpts_fail(m, &r, error, 1,
@@ -1236,9 +1277,7 @@ conn_on_close(void *arg, struct smtpc *c, const struct smtpc_result *error)
 					struct qrcpt *r;
 
 					while ((r = TAILQ_FIRST(&a->q))) {
-						TAILQ_REMOVE(&a->q, r, link);
-						r->where = W_NONE;
-						rt->nready--;
+						aq_remove(rt, a, r);
 						rcpt_defer(m, r, rt->name,
 						    reply, true);
 					}
@@ -1308,9 +1347,7 @@ route_take(struct route *rt)
 		next = TAILQ_NEXT(r, link);
 		if (r->msg != j->msg)
 			break;
-		TAILQ_REMOVE(&a->q, r, link);
-		r->where = W_NONE;
-		rt->nready--;
+		aq_remove(rt, a, r);
 		r->state = R_ACTIVE;
 		j->rcpts[j->n++] = r;
 	}
@@ -1377,9 +1414,7 @@ conn_next(struct conn *cn)
 		acct_get(rt->m, j->msg->account_id)->inflight -= (int64_t)j->n;
 		for (size_t i = j->n; i-- > 0;) {
 			j->rcpts[i]->state = R_READY;
-			TAILQ_INSERT_HEAD(&a->q, j->rcpts[i], link);
-			j->rcpts[i]->where = W_ROUTE;
-			rt->nready++;
+			aq_add(rt, a, j->rcpts[i], true);
 		}
 		job_free(j);
 		smtpc_quit(cn->c);
@@ -1398,7 +1433,7 @@ route_pump(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (m->stopping)
 		return;
-	while (rt->nready > (size_t)rt->connecting &&
+	while (rt->njobs > (size_t)rt->connecting &&
 	       rt->active < rt->limit && m->nconns < m->cfg.max_connections &&
 	       rt->ntargets > 0 && rt->dead_until <= now_unix())
 		conn_open(rt);
@@ -1703,6 +1738,18 @@ worker_dsn(struct worker_ctx *wc, struct work *w)
 	envelope_set(&dsn.sender, "");
 	dsn.received_at = now_unix();
 	envelope_add_rcpt(&dsn, orig.sender, SMTP_NOTIFY_NEVER, NULL);
+	/* what the DSN needs of the next hop: 8-bit text (the original's
+	 * header or body returned), a UTF-8 address (its recipient) */
+	for (size_t i = 0; i < out.len; i++)
+		if ((unsigned char)out.data[i] >= 0x80) {
+			dsn.body = SMTP_BODY_8BITMIME;
+			break;
+		}
+	for (const char *p = orig.sender; *p; p++)
+		if ((unsigned char)*p >= 0x80) {
+			dsn.smtputf8 = true;
+			break;
+		}
 	if ((sm = spool_msg_new(m->spool, &dsn, &error)) == NULL) {
 		snprintf(w->err, sizeof(w->err), "%s", error);
 		w->error = 1;
@@ -2142,9 +2189,9 @@ ctl_list_line(struct buf *out, const struct qrcpt *r)
 
 	if (r->state == R_DEFERRED)
 		time_iso8601((time_t)r->next_try, next, sizeof(next));
-	buf_printf(out, "%s %s %u %s %" PRId64 " <%s> %s\n", r->msg->id,
+	buf_printf(out, "%s %s %u %s %" PRId64 " <%s> %s %zu\n", r->msg->id,
 	    rstate_names[r->state], r->attempts, next, r->msg->account_id,
-	    r->msg->strs, rcpt_addr(r));
+	    r->msg->strs, rcpt_addr(r), rcpt_index(r));
 }
 
 /*
