@@ -2571,6 +2571,7 @@ mta_free(struct mta **mp)
 		SSL_CTX_free(m->ssl);
 	dest_table_free(&m->dests);
 	free(m->in_ids);
+	free(m->workers);
 	free(m->heap);
 	free(m->msgs);
 	free(m->domains);

@@ -106,6 +106,7 @@ static const char *const msg_error_names[] = { "none", "too-big",
 enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
 struct session {
+	struct session *prev, *next; /* the loop's list */
 	struct session_loop *loop;
 	const struct smtpd_shared *sh;
 	const struct smtpd_config *cfg;
@@ -245,6 +246,12 @@ session_free(struct session *s)
 	    "duration_ms=%" PRIu64,
 	    s->messages, s->errors, ms);
 	txn_reset(s);
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (s->loop->sessions == s)
+		s->loop->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	if (s->counted)
 		limits_disconnect(s->sh->limits, s->ip);
 	if (s->bev)
@@ -1713,6 +1720,10 @@ session_new(struct session_loop *loop, const struct sockaddr *sa, int salen,
 	s->free_ev = event_new(loop->base, -1, 0, session_free_cb, s);
 	s->timer = evtimer_new(loop->base, auth_timer_cb, s);
 	s->commit_ev = event_new(loop->base, -1, 0, commit_done, s);
+	s->next = loop->sessions;
+	if (loop->sessions)
+		loop->sessions->prev = s;
+	loop->sessions = s;
 	return s;
 }
 
@@ -1771,4 +1782,11 @@ session_start(struct session_loop *loop, evutil_socket_t fd,
 	} else {
 		send_greeting(s);
 	}
+}
+
+void
+session_loop_drop_all(struct session_loop *loop)
+{
+	while (loop->sessions != NULL)
+		session_free(loop->sessions);
 }

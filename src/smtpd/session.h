@@ -41,6 +41,7 @@ struct session_loop {
 	char *scratch; /* one line or one chunk piece at a time */
 	size_t scratch_len;
 	int index;
+	struct session *sessions; /* every live session of the loop */
 };
 
 /* session_listener_name - "submission", "submissions" or "mx" */
@@ -54,5 +55,13 @@ const char *session_listener_name(enum listener_kind kind);
  */
 void session_start(struct session_loop *loop, evutil_socket_t fd,
     const struct sockaddr *sa, int salen, enum listener_kind kind);
+
+/*
+ * session_loop_drop_all - free every session of a stopped loop (the
+ * server is exiting: messages being received are discarded, nothing
+ * they hold was acknowledged).  Only after the loop and the spool's
+ * committer have stopped.
+ */
+void session_loop_drop_all(struct session_loop *loop);
 
 #endif

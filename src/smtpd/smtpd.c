@@ -365,10 +365,9 @@ smtpd_free(struct smtpd **sp)
 			if (l->ll[j].pause)
 				event_free(l->ll[j].pause);
 		}
-		/*
-		 * Sessions still open are abandoned with their loop: the
-		 * process is exiting, and nothing they hold is acknowledged.
-		 */
+		/* Sessions still open are dropped: the process is exiting,
+		 * and nothing they hold is acknowledged. */
+		session_loop_drop_all(&l->sl);
 		event_base_free(l->sl.base);
 		free(l->sl.scratch);
 	}

@@ -13,6 +13,16 @@ inbound domain (inbound.test).  Nothing here talks to anything but
         h.queue_ids()                       # {queue_id, ...} in spool/queue
         h.log_has(r"event=started")         # waits up to 2 s for a log line
 
+The engine is off (mta.enabled=no) unless a test's sets turn it on.  For
+the delivery tests (see also sinks.py and deliverylib.py):
+
+        h.write_destinations(text)          # <data>/destinations, before start()
+        h.write_file(name, text)            # a file beside the data dir
+        qid = submit(h, sender, rcpts, data)  # STARTTLS + AUTH, returns the id
+        h.log_events(event="delivered", id=qid)  # key=value fields of log lines
+        h.wait_events(n, timeout, event=...)     # bounded wait for n of them
+        h.queue_list(), h.queue_show(qid), h.wait_queue_empty(timeout)
+
 It also holds what the test scripts share:
 
   - check(cond, what[, detail]) and check_eq(got, want, what): one
@@ -99,6 +109,7 @@ class Herald:
             "smtpd.hostname": "herald.test",
             "smtpd.policy_refresh": "200ms",
             "smtpd.auth_fail_delay": "10ms",
+            "mta.enabled": "no",
         }
         self.sets.update(sets or {})
         self.proc = None
@@ -145,17 +156,30 @@ class Herald:
         raise RuntimeError("herald serve did not start: %s" % self.read_log())
 
     def stop(self, sig=signal.SIGTERM):
+        """Stop serve with sig.  A graceful stop (SIGTERM) must end with
+        status 0 and no sanitizer report in the log: a crash or a leak
+        found at exit fails the test that stopped it."""
+        exited_before = self.proc is not None and self.proc.poll() is not None
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        status = self.proc.returncode if self.proc else 0
         if self.proc:
             self.proc.stdout.close()
             self.log.close()
         self.proc = None
+        if sig == signal.SIGTERM and (status != 0 or exited_before):
+            raise RuntimeError("herald serve ended with status %s%s:\n%s" % (
+                status, " before it was stopped" if exited_before else "",
+                self.read_log()[-6000:]))
+        if re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)",
+                     self.read_log()):
+            raise RuntimeError("sanitizer report in the herald log:\n%s"
+                               % self.read_log()[-8000:])
 
     def kill9(self):
         self.stop(signal.SIGKILL)
@@ -206,11 +230,96 @@ class Herald:
             out[name] = parse_spool_file(os.path.join(self.queue_dir(), name))
         return out
 
+    # ---- helpers of the delivery tests ----
+
+    def write_file(self, name, text):
+        """Write text to a file in this instance's directory (outside the
+        data directory); return its path."""
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def write_destinations(self, text):
+        """Write <data>/destinations (mta.destinations' default path)."""
+        path = os.path.join(self.data, "destinations")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def log_events(self, component="delivery", start=0, **match):
+        """The key=value fields (a dict per line; "level" and "component"
+        added) of every log line of component whose fields equal match."""
+        out = []
+        for line in self.read_log()[start:].splitlines():
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or parts[2] != component:
+                continue
+            f = {k: (q if q or v.startswith('"') else v)
+                 for k, v, q in LOG_FIELD.findall(parts[3])}
+            f["level"], f["component"] = parts[1], parts[2]
+            if all(f.get(k) == v for k, v in match.items()):
+                out.append(f)
+        return out
+
+    def wait_events(self, n, timeout, component="delivery", start=0, **match):
+        """Wait until at least n lines match (see log_events); return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.log_events(component, start, **match)
+            if len(ev) >= n or time.monotonic() > deadline:
+                return ev
+            time.sleep(0.05)
+
+    def queue_list(self, *args):
+        """`herald queue list ARGS`: (rows, n) where rows are dicts (id,
+        state, attempts, next, account, sender, rcpt, reply) and n the
+        number of the last line "N recipients"."""
+        out = self.cli("queue", "list", *args)
+        lines = out.strip("\n").split("\n") if out.strip() else []
+        m = re.match(r"(\d+) recipients?$", lines[-1]) if lines else None
+        if not m:
+            raise AssertionError("queue list: no 'N recipients' last line: %r" % out)
+        rows = []
+        for line in lines[:-1]:
+            f = line.split(None, 7)
+            if len(f) < 7:
+                raise AssertionError("queue list: short line %r" % line)
+            rows.append({"id": f[0], "state": f[1], "attempts": f[2], "next": f[3],
+                         "account": f[4], "sender": f[5].strip("<>"), "rcpt": f[6],
+                         "reply": f[7] if len(f) > 7 else "", "line": line})
+        return rows, int(m.group(1))
+
+    def queue_show(self, qid):
+        """`herald queue show ID`: its output."""
+        return self.cli("queue", "show", qid)
+
+    def wait_queue_empty(self, timeout):
+        """Wait until `herald queue list` says "0 recipients" and the spool
+        has no committed file; True when it did within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                empty = self.queue_list()[1] == 0 and not self.queue_ids()
+            except (AssertionError, RuntimeError):
+                empty = False
+            if empty:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        try:
+            self.stop()
+        except RuntimeError as e:
+            if exc[0] is None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise
+            sys.stderr.write("---- also: %s\n" % str(e)[:300])
         if exc[0] is not None:
             sys.stderr.write("---- herald log ----\n" + self.read_log()[-20000:])
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -402,3 +511,50 @@ def send_data(c, body):
 
 
 QUEUED = re.compile(r"Ok: queued as ([0-9a-z]+)")    # Reply.text of a 250 after DATA
+
+
+# ---- submitting mail (delivery tests) ----
+
+LOG_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_.-]*)=("([^"]*)"|\S*)')
+
+
+def wait_until(cond, timeout, interval=0.05):
+    """Poll cond() until true (return its value) or timeout seconds pass
+    (return its last, false value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def smtp_login(h, name="py.test"):
+    """An smtplib session on h's submission port, STARTTLS, logged in."""
+    import smtplib
+    s = smtplib.SMTP(h.submission[0], h.submission[1], local_hostname=name,
+                     timeout=20)
+    s.starttls(context=tls_context())
+    s.login(h.user, h.password)
+    return s
+
+
+def submit(h, sender, rcpts, data, mail_options=(), rcpt_options=(), s=None):
+    """Submit one message through h's submission port (STARTTLS + AUTH
+    with the harness credential, or on the smtplib session s); return the
+    queue id from "250 2.0.0 Ok: queued as ID".  Every recipient must be
+    accepted."""
+    own = s is None
+    if own:
+        s = smtp_login(h)
+    code, text = s.mail(sender, list(mail_options))
+    assert code == 250, "MAIL FROM:<%s>: %d %r" % (sender, code, text)
+    for r in rcpts:
+        code, text = s.rcpt(r, list(rcpt_options))
+        assert code == 250, "RCPT TO:<%s>: %d %r" % (r, code, text)
+    code, text = s.data(data)
+    m = re.match(rb"2\.0\.0 Ok: queued as ([0-9a-z]+)$", text)
+    assert code == 250 and m, "DATA: %d %r" % (code, text)
+    if own:
+        s.quit()
+    return m.group(1).decode()
