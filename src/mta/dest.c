@@ -328,7 +328,8 @@ dest_table_load(const char *path, int optional,
 	t->defaults = star;
 	for (size_t i = 0; i < t->n; i++)
 		dest_inherit(&t->entries[i].policy, &t->defaults);
-	qsort(t->entries, t->n, sizeof(*t->entries), dest_cmp);
+	if (t->n > 0)
+		qsort(t->entries, t->n, sizeof(*t->entries), dest_cmp);
 	for (size_t i = 1; i < t->n; i++)
 		if (strcmp(t->entries[i].pattern, t->entries[i - 1].pattern) ==
 		    0) {
