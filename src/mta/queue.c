@@ -1,1 +1,0 @@
-/* queue.c: being written */
