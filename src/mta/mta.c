@@ -54,6 +54,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,8 @@
 
 #define HASH_SIZE 65536 /* buckets of the message id table */
 #define LOG_BATCH_MAX 4096
+#define TICK_MS 100	 /* the retry timer */
+#define TICK_MAX 10000 /* recipients made ready per tick at most */
 
 enum where { W_NONE, W_DOMAIN, W_ROUTE };
 
@@ -239,8 +242,8 @@ struct job {
 struct logrec {
 	struct logrec *next;
 	struct store_event ev;
-	char *strs[6]; /* owned copies */
 	char reclaim[QUEUE_ID_LEN + 1]; /* "" or a finished message */
+	char strs[];			/* the event's text, in one block */
 };
 
 struct mta {
@@ -369,25 +372,34 @@ static void
 log_event(struct mta *m, const struct qrcpt *r, const char *state,
     const char *relay, const char *reply, const char *tls, int64_t next_at)
 {
-	struct logrec *l = xcalloc(1, sizeof(*l));
+	const char *v[6] = { r->msg->id, rcpt_addr(r), state, relay ? relay : "",
+		reply ? reply : "", tls ? tls : "" };
+	size_t len[6], total = 0, off = 0;
+	const char *p[6];
+	struct logrec *l;
 
-	l->strs[0] = xstrdup(r->msg->id);
-	l->strs[1] = xstrdup(rcpt_addr(r));
-	l->strs[2] = xstrdup(state);
-	l->strs[3] = xstrdup(relay ? relay : "");
-	l->strs[4] = xstrdup(reply ? reply : "");
-	l->strs[5] = xstrdup(tls ? tls : "");
+	for (int i = 0; i < 6; i++)
+		total += (len[i] = strlen(v[i]) + 1);
+	/* one allocation per event: a dead destination's whole queue may be
+	 * deferred at once */
+	l = xmalloc(sizeof(*l) + total);
+	memset(l, 0, sizeof(*l));
+	for (int i = 0; i < 6; i++) {
+		memcpy(l->strs + off, v[i], len[i]);
+		p[i] = l->strs + off;
+		off += len[i];
+	}
 	l->ev.account_id = r->msg->account_id;
-	l->ev.queue_id = l->strs[0];
+	l->ev.queue_id = p[0];
 	l->ev.rcpt_idx = (int)rcpt_index(r);
-	l->ev.recipient = l->strs[1];
-	l->ev.state = l->strs[2];
+	l->ev.recipient = p[1];
+	l->ev.state = p[2];
 	l->ev.at = wall_ms();
 	l->ev.attempt = r->attempts;
 	l->ev.next_at = next_at;
-	l->ev.relay = l->strs[3];
-	l->ev.reply = l->strs[4];
-	l->ev.tls = l->strs[5];
+	l->ev.relay = p[3];
+	l->ev.reply = p[4];
+	l->ev.tls = p[5];
 	pthread_mutex_lock(&m->l_mu);
 	*m->l_tail = l;
 	m->l_tail = &l->next;
@@ -413,8 +425,6 @@ log_reclaim(struct mta *m, const char *id)
 static void
 logrec_free(struct logrec *l)
 {
-	for (int i = 0; i < 6; i++)
-		free(l->strs[i]);
 	free(l);
 }
 
@@ -430,6 +440,8 @@ log_writer(void *arg)
 	struct store *st = NULL;
 	struct store_event *evs = xcalloc(LOG_BATCH_MAX, sizeof(*evs));
 	const char *error;
+	size_t since_trim = 0;
+	bool drained;
 
 	for (;;) {
 		struct logrec *batch, *l, *next, **cut;
@@ -478,6 +490,16 @@ log_writer(void *arg)
 			if (l->reclaim[0])
 				spool_remove(m->spool, l->reclaim);
 			logrec_free(l);
+		}
+		/* a burst (a dead destination's whole queue deferred at once)
+		 * leaves much free heap behind: give it back once drained */
+		since_trim += n;
+		pthread_mutex_lock(&m->l_mu);
+		drained = m->l_head == NULL;
+		pthread_mutex_unlock(&m->l_mu);
+		if (drained && since_trim >= 10000) {
+			malloc_trim(0);
+			since_trim = 0;
 		}
 	}
 	store_close(&st);
@@ -2083,16 +2105,22 @@ on_intake(evutil_socket_t fd, short what, void *arg)
 	free(ids);
 }
 
-/* on_tick - once a second: recipients whose retry time came */
+/*
+ * on_tick - every TICK_MS: recipients whose retry time came, at most
+ * TICK_MAX per tick, so that a large queue coming due at once (a dead
+ * destination's, or after `queue flush`) is spread out and the message
+ * log writer keeps up.
+ */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct mta *m = arg;
 	uint32_t now = (uint32_t)now_unix();
+	size_t n = 0;
 
 	(void)fd;
 	(void)what;
-	while (m->nheap > 0 && m->heap[0]->next_try <= now) {
+	while (m->nheap > 0 && m->heap[0]->next_try <= now && n++ < TICK_MAX) {
 		struct qrcpt *r = m->heap[0];
 
 		heap_remove(m, r);
@@ -2248,16 +2276,17 @@ mta_control(void *arg, const char *line, struct buf *out)
 		goto out;
 	}
 	if (strcmp(verb, "flush") == 0) {
-		/* everything deferred, now; dead routes get another chance */
-		while (m->nheap > 0) {
-			struct qrcpt *r = m->heap[0];
+		/* everything deferred is due now (equal keys keep the heap
+		 * valid); the tick makes them ready, TICK_MAX at a time.
+		 * Dead routes get another chance. */
+		for (size_t i = 0; i < m->nheap; i++) {
+			struct qrcpt *r = m->heap[i];
 
-			heap_remove(m, r);
+			r->next_try = 0;
 			if (r->dom && r->dom->route)
 				r->dom->route->dead_until = 0;
-			rcpt_ready(m, r);
-			count++;
 		}
+		count = m->nheap;
 		buf_printf(out, "ok %zu\n", count);
 		goto out;
 	}
@@ -2400,13 +2429,13 @@ mta_loop(void *arg)
 int
 mta_run(struct mta *m, char *err, size_t errlen)
 {
-	struct timeval sec = { 1, 0 };
+	struct timeval tick = { 0, TICK_MS * 1000 };
 	struct work *w;
 
 	if ((m->ctl = control_new(m->base, m->ctl_path, mta_control, m, err,
 		 errlen)) == NULL)
 		return -1;
-	evtimer_add(m->tick_ev, &sec);
+	evtimer_add(m->tick_ev, &tick);
 	m->nworkers = (size_t)m->cfg.workers;
 	m->workers = xcalloc(m->nworkers, sizeof(*m->workers));
 	for (size_t i = 0; i < m->nworkers; i++)
