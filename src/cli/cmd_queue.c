@@ -129,11 +129,13 @@ print_list(struct cli *c, char *text, const char *end)
 			cur[QUEUE_ID_LEN] = '\0';
 			if (store_event_history(st, STORE_ANY_ACCOUNT, cur,
 				last_reply_event, &lr, &error) < 0)
-				log_write(LOG_WARN, "cli", "error=\"%s\"", error);
+				log_write(
+				    LOG_WARN, "cli", "error=\"%s\"", error);
 		}
 		printf("%s", line);
 		if (idx < lr.n && lr.reply[idx])
-			printf(" \"%s\"", log_quote(lr.reply[idx], q, sizeof(q)));
+			printf(
+			    " \"%s\"", log_quote(lr.reply[idx], q, sizeof(q)));
 		printf("\n");
 	}
 	last_replies_clear(&lr);
@@ -488,7 +490,8 @@ queue_act(struct cli *c, const char *verb, int argc, char **argv)
 	}
 	if (strcmp(verb, "flush") != 0 && argc == 1 && dest == NULL) {
 		buf_free(&cmd);
-		return cli_usage_error(c, "expected queue IDs or --destination");
+		return cli_usage_error(
+		    c, "expected queue IDs or --destination");
 	}
 	r = queue_request(c, cmd.data, false);
 	buf_free(&cmd);

@@ -70,8 +70,8 @@ ctl_client_read(struct bufferevent *bev, void *arg)
 }
 
 static void
-ctl_accept(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+ctl_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
 {
 	struct control *c = arg;
 	struct bufferevent *bev = bufferevent_socket_new(
@@ -86,8 +86,8 @@ ctl_accept(struct evconnlistener *lev, evutil_socket_t fd,
 }
 
 struct control *
-control_new(struct event_base *base, const char *path,
-    control_handler *handler, void *arg, char *err, size_t errlen)
+control_new(struct event_base *base, const char *path, control_handler *handler,
+    void *arg, char *err, size_t errlen)
 {
 	struct control *c;
 	struct sockaddr_un sun;
@@ -137,8 +137,8 @@ control_free(struct control **cp)
 }
 
 int
-control_request(const char *path, const char *line, struct buf *out,
-    char *err, size_t errlen)
+control_request(const char *path, const char *line, struct buf *out, char *err,
+    size_t errlen)
 {
 	struct sockaddr_un sun;
 	struct timeval tv = { 30, 0 };
@@ -161,8 +161,8 @@ control_request(const char *path, const char *line, struct buf *out,
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
-		snprintf(err, errlen, "writing to %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "writing to %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -170,8 +170,8 @@ control_request(const char *path, const char *line, struct buf *out,
 		buf_append(out, chunk, (size_t)n);
 	close(fd);
 	if (n < 0) {
-		snprintf(err, errlen, "reading from %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "reading from %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -41,8 +41,8 @@ dest_parse_rate(const char *s, double *rate_r, char *err, size_t errlen)
 		return 0;
 	errno = 0;
 	n = strtod(s, &end);
-	if (errno != 0 || end == s || n <= 0 || *end != '/' ||
-	    end[1] == '\0' || end[2] != '\0') {
+	if (errno != 0 || end == s || n <= 0 || *end != '/' || end[1] == '\0' ||
+	    end[2] != '\0') {
 		snprintf(err, errlen, "rate '%s': expected N/s, N/m or N/h", s);
 		return -1;
 	}
@@ -72,7 +72,7 @@ dest_parse_schedule(
 	size_t n = 0;
 
 	for (tok = strtok_r(copy, ", ", &save); tok;
-	    tok = strtok_r(NULL, ", ", &save)) {
+	     tok = strtok_r(NULL, ", ", &save)) {
 		uint64_t ms;
 
 		if (parse_duration_ms(tok, &ms) < 0 || ms == 0 || n >= 100) {
@@ -121,8 +121,8 @@ dest_parse_hostport(const char *s, int defport, char **host_r, int *port_r,
 	}
 	if (hlen == 0 || hlen > 255)
 		goto bad;
-	if (colon && (parse_int(colon + 1, &port) < 0 || port < 1 ||
-			 port > 65535))
+	if (colon &&
+	    (parse_int(colon + 1, &port) < 0 || port < 1 || port > 65535))
 		goto bad;
 	*host_r = xstrndup(host, hlen);
 	*port_r = (int)port;
@@ -157,8 +157,10 @@ dest_set(struct dest_policy *p, const char *key, const char *val, char *err,
 				p->tls = i;
 				return 0;
 			}
-		snprintf(err, errlen, "tls=%s: expected none, may, encrypt or "
-				      "verify", val);
+		snprintf(err, errlen,
+		    "tls=%s: expected none, may, encrypt or "
+		    "verify",
+		    val);
 		return -1;
 	}
 	if (strcmp(key, "rate") == 0)
@@ -175,8 +177,8 @@ dest_set(struct dest_policy *p, const char *key, const char *val, char *err,
 		return -1;
 	}
 	if (parse_int(val, &n) < 0 || n < 1 || n > 100000) {
-		snprintf(err, errlen, "%s=%s: expected a number from 1 to 100000",
-		    key, val);
+		snprintf(err, errlen,
+		    "%s=%s: expected a number from 1 to 100000", key, val);
 		return -1;
 	}
 	if (strcmp(key, "concurrency") == 0)
@@ -215,8 +217,8 @@ dest_parse_line(struct dest_table *t, char *line, char *fields_err,
 		char *eq = strchr(kv, '=');
 
 		if (eq == NULL) {
-			snprintf(fields_err, errlen, "'%s': expected key=value",
-			    kv);
+			snprintf(
+			    fields_err, errlen, "'%s': expected key=value", kv);
 			free(p.relay_host);
 			return -1;
 		}
@@ -308,8 +310,8 @@ dest_table_load(const char *path, int optional,
 			p++;
 		if (*p == '\0')
 			continue;
-		if (dest_parse_line(t, p, ferr, sizeof(ferr), &star,
-			&star_seen) < 0) {
+		if (dest_parse_line(
+			t, p, ferr, sizeof(ferr), &star, &star_seen) < 0) {
 			snprintf(err, errlen, "%s:%ld: %s", path, lineno, ferr);
 			goto fail;
 		}

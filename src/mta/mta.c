@@ -29,8 +29,8 @@
  *     line, else mta.relayhost, else its MX hosts.  Domains with the same
  *     MX host names (and TLS policy) share one route, so they share
  *     connections and limits; the route takes its limits from the first
- *     of its domains that needed it.  A route has a concurrency limit that starts at
- *     initial_concurrency, grows by one per successful transaction up to
+ *     of its domains that needed it.  A route has a concurrency limit that
+ * starts at initial_concurrency, grows by one per successful transaction up to
  *     concurrency and shrinks on failed connections; when a route has no
  *     connection left and the last one failed, it is dead until its next
  *     retry time: its recipients are deferred without trying, so a dead
@@ -85,7 +85,7 @@
 
 #define HASH_SIZE 65536 /* buckets of the message id table */
 #define LOG_BATCH_MAX 4096
-#define TICK_MS 100	 /* the retry timer */
+#define TICK_MS 100    /* the retry timer */
 #define TICK_MAX 10000 /* recipients made ready per tick at most */
 
 enum where { W_NONE, W_DOMAIN, W_ROUTE };
@@ -99,8 +99,8 @@ enum rstate {
 	R_DONE,
 };
 
-static const char *const rstate_names[] = { "queued", "delivering",
-	"deferred", "held", "bouncing", "done" };
+static const char *const rstate_names[] = { "queued", "delivering", "deferred",
+	"held", "bouncing", "done" };
 
 struct qmsg;
 struct domain;
@@ -150,8 +150,8 @@ struct route {
 	size_t ntargets;
 	char **target_names;
 	int64_t limit, active;
-	int64_t connecting; /* connections not ready yet */
-	int fails;	    /* failed connections in a row */
+	int64_t connecting;  /* connections not ready yet */
+	int fails;	     /* failed connections in a row */
 	uint32_t dead_until; /* unix seconds */
 	char dead_reason[SMTPC_REPLY_MAX + 32];
 	double tokens;
@@ -360,8 +360,8 @@ reply_text(const struct smtpc_result *res, char *out, size_t outlen)
 	if (res->code == 0)
 		snprintf(out, outlen, "%s", res->text);
 	else if (res->enh[0])
-		snprintf(out, outlen, "%d %s %s", res->code, res->enh,
-		    res->text);
+		snprintf(
+		    out, outlen, "%d %s %s", res->code, res->enh, res->text);
 	else
 		snprintf(out, outlen, "%d %s", res->code, res->text);
 }
@@ -372,8 +372,8 @@ static void
 log_event(struct mta *m, const struct qrcpt *r, const char *state,
     const char *relay, const char *reply, const char *tls, int64_t next_at)
 {
-	const char *v[6] = { r->msg->id, rcpt_addr(r), state, relay ? relay : "",
-		reply ? reply : "", tls ? tls : "" };
+	const char *v[6] = { r->msg->id, rcpt_addr(r), state,
+		relay ? relay : "", reply ? reply : "", tls ? tls : "" };
 	size_t len[6], total = 0, off = 0;
 	const char *p[6];
 	struct logrec *l;
@@ -429,6 +429,37 @@ logrec_free(struct logrec *l)
 }
 
 /*
+ * log_purge - once an hour, delete message log events older than
+ * mta.log_retention, in slices of 10,000 so the writer never holds the
+ * database long.
+ */
+static void
+log_purge(struct mta *m, struct store **stp, int64_t *purged_at)
+{
+	int64_t now = wall_ms(), n = 0, total = 0;
+	const char *error;
+
+	if (m->cfg.log_retention == 0 || now - *purged_at < 3600 * 1000)
+		return;
+	*purged_at = now;
+	if (*stp == NULL && (*stp = store_open(m->store_url, &error)) == NULL)
+		return;
+	do {
+		if (store_events_purge(*stp,
+			now - (int64_t)m->cfg.log_retention, 10000, &n,
+			&error) < 0) {
+			log_write(LOG_ERROR, "delivery",
+			    "event=log-purge-failed error=\"%s\"", error);
+			return;
+		}
+		total += n;
+	} while (n == 10000 && !m->l_stop);
+	if (total > 0)
+		log_write(LOG_INFO, "delivery",
+		    "event=log-purged events=%" PRId64, total);
+}
+
+/*
  * log_writer - write events in batches of up to LOG_BATCH_MAX in one
  * transaction; then remove the spool files of the messages they finished.
  * A failed write is retried every second: the spool files stay meanwhile.
@@ -442,21 +473,35 @@ log_writer(void *arg)
 	const char *error;
 	size_t since_trim = 0;
 	bool drained;
+	int64_t purged_at = 0;
 
 	for (;;) {
 		struct logrec *batch, *l, *next, **cut;
 		size_t n = 0;
 
+		log_purge(m, &st, &purged_at);
 		pthread_mutex_lock(&m->l_mu);
-		while (m->l_head == NULL && !m->l_stop)
-			pthread_cond_wait(&m->l_cv, &m->l_mu);
+		while (m->l_head == NULL && !m->l_stop) {
+			struct timespec until;
+
+			/* wake once a minute for the retention purge */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 60;
+			if (pthread_cond_timedwait(
+				&m->l_cv, &m->l_mu, &until) == ETIMEDOUT)
+				break;
+		}
+		if (m->l_head == NULL && !m->l_stop) {
+			pthread_mutex_unlock(&m->l_mu);
+			continue;
+		}
 		if (m->l_head == NULL) {
 			pthread_mutex_unlock(&m->l_mu);
 			break;
 		}
 		batch = m->l_head;
 		for (cut = &m->l_head; *cut && n < LOG_BATCH_MAX;
-		    cut = &(*cut)->next)
+		     cut = &(*cut)->next)
 			if ((*cut)->reclaim[0] == '\0')
 				evs[n++] = (*cut)->ev;
 		m->l_head = *cut;
@@ -467,8 +512,8 @@ log_writer(void *arg)
 		pthread_mutex_unlock(&m->l_mu);
 
 		while (n > 0) {
-			if (st == NULL && (st = store_open(m->store_url,
-					       &error)) == NULL)
+			if (st == NULL &&
+			    (st = store_open(m->store_url, &error)) == NULL)
 				log_write(LOG_ERROR, "delivery",
 				    "event=log-open-failed error=\"%s\"",
 				    error);
@@ -693,7 +738,8 @@ route_acctq(struct route *rt, int64_t account_id, bool create)
 static void
 aq_add(struct route *rt, struct acctq *a, struct qrcpt *r, bool head)
 {
-	struct qrcpt *nb = head ? TAILQ_FIRST(&a->q) : TAILQ_LAST(&a->q, qrcpt_list);
+	struct qrcpt *nb =
+	    head ? TAILQ_FIRST(&a->q) : TAILQ_LAST(&a->q, qrcpt_list);
 
 	if (head) {
 		if (nb && nb->msg == r->msg && nb->first) {
@@ -761,8 +807,8 @@ msg_finish(struct mta *m, struct qmsg *q)
 }
 
 static void
-rcpt_final(struct mta *m, struct qrcpt *r, const char *state,
-    const char *relay, const char *reply, const char *tls)
+rcpt_final(struct mta *m, struct qrcpt *r, const char *state, const char *relay,
+    const char *reply, const char *tls)
 {
 	struct qmsg *q = r->msg;
 
@@ -815,8 +861,8 @@ rcpts_fail(struct mta *m, struct qrcpt **rs, const struct smtpc_result *res,
 			r->state = R_BOUNCING;
 			w->rcpts[w->n] = r;
 			if (res[i].enh[0])
-				snprintf(status, sizeof(status), "%s",
-				    res[i].enh);
+				snprintf(
+				    status, sizeof(status), "%s", res[i].enh);
 			else
 				snprintf(status, sizeof(status), "%s",
 				    res[i].code >= 500 || res[i].code == 0
@@ -827,10 +873,10 @@ rcpts_fail(struct mta *m, struct qrcpt **rs, const struct smtpc_result *res,
 			d->addr = w->strs[w->nstrs++] = xstrdup(rcpt_addr(r));
 			d->action = DSN_FAILED;
 			d->status = w->strs[w->nstrs++] = xstrdup(status);
-			d->remote_mta = remote_host && res[i].code != 0 &&
-					!res[i].local
-				? (w->strs[w->nstrs++] = xstrdup(remote_host))
-				: NULL;
+			d->remote_mta =
+			    remote_host && res[i].code != 0 && !res[i].local
+			    ? (w->strs[w->nstrs++] = xstrdup(remote_host))
+			    : NULL;
 			if (res[i].code != 0 && !res[i].local)
 				d->diagnostic = w->strs[w->nstrs++] =
 				    xstrdup(reply);
@@ -865,8 +911,8 @@ rcpt_fail_local(struct mta *m, struct qrcpt *r, int code, const char *enh,
  * when the message has been queued for max_queue_lifetime.
  */
 static void
-rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay,
-    const char *reply, bool count_attempt)
+rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay, const char *reply,
+    bool count_attempt)
 {
 	int64_t now = now_unix();
 	size_t step;
@@ -897,8 +943,8 @@ rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay,
 	log_write(LOG_INFO, "delivery",
 	    "event=deferred id=%s rcpt=%s relay=%s attempt=%d next=%" PRIu64
 	    "s reply=\"%s\"",
-	    r->msg->id, rcpt_addr(r), relay ? relay : "none", r->attempts,
-	    wait, reply);
+	    r->msg->id, rcpt_addr(r), relay ? relay : "none", r->attempts, wait,
+	    reply);
 	log_event(m, r, "deferred", relay, reply, NULL, r->next_try);
 	if (m->cfg.delay_warning > 0 && !r->msg->warned &&
 	    (uint64_t)(now - r->msg->received_at) * 1000 >=
@@ -920,7 +966,7 @@ rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay,
 		w->dr[0].reason = w->strs[w->nstrs++] = xstrdup(reply);
 		w->dr[0].last_attempt = now;
 		w->dr[0].retry_until = r->msg->received_at +
-				       (int64_t)(m->cfg.max_queue_lifetime / 1000);
+		    (int64_t)(m->cfg.max_queue_lifetime / 1000);
 		work_submit(m, w);
 	}
 }
@@ -974,8 +1020,8 @@ route_set_targets(struct route *rt, const struct dns_route *dr, int port)
 			rt->target_names[rt->ntargets] =
 			    xstrdup(dr->hosts[i].name);
 			t->host = rt->target_names[rt->ntargets];
-			memcpy(&t->addr, &dr->hosts[i].addrs[j],
-			    sizeof(t->addr));
+			memcpy(
+			    &t->addr, &dr->hosts[i].addrs[j], sizeof(t->addr));
 			t->addrlen = dr->hosts[i].addrlens[j];
 			if (t->addr.ss_family == AF_INET)
 				((struct sockaddr_in *)&t->addr)->sin_port =
@@ -1060,8 +1106,8 @@ domain_resolved(void *arg, const struct dns_route *dr)
 	d->q = NULL;
 	if (dr->status != DNS_OK) {
 		log_write(LOG_INFO, "delivery",
-		    "event=dns-failed domain=%s status=%s error=\"%s\"", d->name,
-		    dns_status_name(dr->status), dr->error);
+		    "event=dns-failed domain=%s status=%s error=\"%s\"",
+		    d->name, dns_status_name(dr->status), dr->error);
 		domain_fail_waiting(d, dr);
 		return;
 	}
@@ -1085,8 +1131,8 @@ domain_resolved(void *arg, const struct dns_route *dr)
 	} else {
 		buf_puts(&key, "mx:");
 		for (size_t i = 0; i < dr->nhosts; i++)
-			buf_printf(&key, "%s%s", i ? "," : "",
-			    dr->hosts[i].name);
+			buf_printf(
+			    &key, "%s%s", i ? "," : "", dr->hosts[i].name);
 		snprintf(name, sizeof(name), "%s", dr->hosts[0].name);
 		port = (int)m->cfg.smtp_port;
 	}
@@ -1097,8 +1143,10 @@ domain_resolved(void *arg, const struct dns_route *dr)
 	buf_free(&key);
 	route_set_targets(rt, dr, port);
 	d->route = rt;
-	d->route_expires =
-	    now_unix() + (dr->ttl < 60 ? 60 : dr->ttl > 3600 ? 3600 : dr->ttl);
+	d->route_expires = now_unix() +
+	    (dr->ttl < 60	     ? 60
+		    : dr->ttl > 3600 ? 3600
+				     : dr->ttl);
 	while ((r = TAILQ_FIRST(&d->waiting)) != NULL) {
 		TAILQ_REMOVE(&d->waiting, r, link);
 		r->where = W_NONE;
@@ -1292,8 +1340,7 @@ conn_on_close(void *arg, struct smtpc *c, const struct smtpc_result *error)
 			snprintf(rt->dead_reason, sizeof(rt->dead_reason), "%s",
 			    reply);
 			rt->dead_until = (uint32_t)(now_unix() +
-						    (int64_t)(m->schedule[0] /
-							      1000));
+			    (int64_t)(m->schedule[0] / 1000));
 			if (a)
 				do {
 					struct qrcpt *r;
@@ -1353,7 +1400,8 @@ route_take(struct route *rt)
 	start = a = rt->ring->next;
 	do {
 		ac = acct_get(m, a->account_id);
-		if (!TAILQ_EMPTY(&a->q) && ac->inflight < m->cfg.account_concurrency)
+		if (!TAILQ_EMPTY(&a->q) &&
+		    ac->inflight < m->cfg.account_concurrency)
 			break;
 		a = a->next;
 	} while (a != start);
@@ -1363,8 +1411,8 @@ route_take(struct route *rt)
 	r = TAILQ_FIRST(&a->q);
 	j = xcalloc(1, sizeof(*j));
 	j->msg = r->msg;
-	j->rcpts = xcalloc((size_t)rt->pol.recipients_per_message,
-	    sizeof(*j->rcpts));
+	j->rcpts =
+	    xcalloc((size_t)rt->pol.recipients_per_message, sizeof(*j->rcpts));
 	for (; r && j->n < (size_t)rt->pol.recipients_per_message; r = next) {
 		next = TAILQ_NEXT(r, link);
 		if (r->msg != j->msg)
@@ -1455,9 +1503,9 @@ route_pump(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (m->stopping)
 		return;
-	while (rt->njobs > (size_t)rt->connecting &&
-	       rt->active < rt->limit && m->nconns < m->cfg.max_connections &&
-	       rt->ntargets > 0 && rt->dead_until <= now_unix())
+	while (rt->njobs > (size_t)rt->connecting && rt->active < rt->limit &&
+	    m->nconns < m->cfg.max_connections && rt->ntargets > 0 &&
+	    rt->dead_until <= now_unix())
 		conn_open(rt);
 }
 
@@ -1615,14 +1663,14 @@ worker_dkim(struct worker_ctx *wc, struct job *j, const char *msg, size_t len)
 	str_lower(domains[0]);
 	memset(&ks, 0, sizeof(ks));
 	if ((st = worker_store(wc)) != NULL &&
-	    store_domain_is_account(st, j->env.account_id, domains[0], &mine,
-		&error) < 0) {
+	    store_domain_is_account(
+		st, j->env.account_id, domains[0], &mine, &error) < 0) {
 		log_write(LOG_WARN, "delivery",
 		    "event=dkim-skipped id=%s error=\"%s\"", j->env.id, error);
 		store_close(&wc->st);
 	}
-	if (mine && dkim_keys_load(m->data_dir, domains[0], &ks, err,
-			sizeof(err)) < 0)
+	if (mine &&
+	    dkim_keys_load(m->data_dir, domains[0], &ks, err, sizeof(err)) < 0)
 		log_write(LOG_WARN, "delivery",
 		    "event=dkim-skipped id=%s domain=%s error=\"%s\"",
 		    j->env.id, domains[0], err);
@@ -1631,8 +1679,8 @@ worker_dkim(struct worker_ctx *wc, struct job *j, const char *msg, size_t len)
 		    (wc->dkim = dkim_signer_new(err, sizeof(err))) == NULL)
 			log_write(LOG_ERROR, "delivery",
 			    "event=dkim-failed error=\"%s\"", err);
-		else if (dkim_sign_message(wc->dkim, ks.keys, ks.n, msg, len, &j->head,
-			     err, sizeof(err)) < 0)
+		else if (dkim_sign_message(wc->dkim, ks.keys, ks.n, msg, len,
+			     &j->head, err, sizeof(err)) < 0)
 			log_write(LOG_WARN, "delivery",
 			    "event=dkim-failed id=%s domain=%s error=\"%s\"",
 			    j->env.id, domains[0], err);
@@ -1835,8 +1883,8 @@ worker_main(void *arg)
 			struct scan_ctx sc = { &wc, w };
 			const char *error;
 
-			if (spool_foreach(spool_dir(m->spool), scan_one, &sc,
-				&error) < 0)
+			if (spool_foreach(
+				spool_dir(m->spool), scan_one, &sc, &error) < 0)
 				log_write(LOG_ERROR, "delivery",
 				    "event=scan-failed error=\"%s\"", error);
 			sc.w->scan_done = true;
@@ -1954,7 +2002,7 @@ prepare_done(struct mta *m, struct job *j)
 	j->txn.ret = j->env.ret;
 	j->txn.envid = j->env.envid;
 	j->txn.eightbit = j->env.body == SMTP_BODY_8BITMIME ||
-			  j->env.body == SMTP_BODY_BINARYMIME;
+	    j->env.body == SMTP_BODY_BINARYMIME;
 	j->txn.smtputf8 = j->env.smtputf8;
 	j->txn.rcpts = j->srcpts;
 	j->txn.nrcpts = j->n;
@@ -1992,14 +2040,14 @@ dsn_done(struct mta *m, struct work *w)
 	    w->dsn_id);
 	for (size_t i = 0; i < w->n; i++) {
 		struct qrcpt *r = w->rcpts[i];
-		const char *reply = w->dr[i].diagnostic ? w->dr[i].diagnostic
-							: w->dr[i].reason;
+		const char *reply =
+		    w->dr[i].diagnostic ? w->dr[i].diagnostic : w->dr[i].reason;
 		char text[SMTPC_REPLY_MAX + 64];
 
 		snprintf(text, sizeof(text), "%s (DSN %s)", reply, w->dsn_id);
 		rcpt_final(m, r,
 		    strcmp(w->dr[i].status, "4.4.7") == 0 ? "expired"
-							   : "bounced",
+							  : "bounced",
 		    w->dr[i].remote_mta, text, NULL);
 	}
 }
@@ -2084,7 +2132,7 @@ static void
 on_intake(evutil_socket_t fd, short what, void *arg)
 {
 	struct mta *m = arg;
-	char (*ids)[QUEUE_ID_LEN + 1];
+	char(*ids)[QUEUE_ID_LEN + 1];
 	size_t n;
 
 	(void)fd;
@@ -2191,8 +2239,8 @@ ctl_act(struct mta *m, const char *verb, struct qrcpt *r)
 	if (strcmp(verb, "release") == 0) {
 		if (r->state != R_HELD)
 			return false;
-		log_event(
-		    m, r, "released", NULL, "released by the operator", NULL, 0);
+		log_event(m, r, "released", NULL, "released by the operator",
+		    NULL, 0);
 		rcpt_ready(m, r);
 		return true;
 	}
@@ -2201,10 +2249,10 @@ ctl_act(struct mta *m, const char *verb, struct qrcpt *r)
 		    r->state != R_HELD)
 			return false;
 		rcpt_detach(m, r);
-		log_write(LOG_INFO, "delivery",
-		    "event=deleted id=%s rcpt=%s", r->msg->id, rcpt_addr(r));
-		rcpt_final(m, r, "deleted", NULL, "deleted by the operator",
-		    NULL);
+		log_write(LOG_INFO, "delivery", "event=deleted id=%s rcpt=%s",
+		    r->msg->id, rcpt_addr(r));
+		rcpt_final(
+		    m, r, "deleted", NULL, "deleted by the operator", NULL);
 		return true;
 	}
 	return false;
@@ -2253,8 +2301,8 @@ mta_control(void *arg, const char *line, struct buf *out)
 		else if (strncmp(tok, "id=", 3) == 0) {
 			if (s.nids == ids_cap) {
 				ids_cap = ids_cap ? ids_cap * 2 : 8;
-				s.ids = xrealloc(
-				    s.ids, ids_cap * sizeof(*s.ids));
+				s.ids =
+				    xrealloc(s.ids, ids_cap * sizeof(*s.ids));
 			}
 			s.ids[s.nids++] = tok + 3;
 		} else {
@@ -2271,8 +2319,8 @@ mta_control(void *arg, const char *line, struct buf *out)
 	}
 	if (!list && strcmp(verb, "flush") != 0 && s.nids == 0 &&
 	    s.destination == NULL) {
-		buf_printf(out, "error %s needs queue ids or a destination\n",
-		    verb);
+		buf_printf(
+		    out, "error %s needs queue ids or a destination\n", verb);
 		goto out;
 	}
 	if (strcmp(verb, "flush") == 0) {
@@ -2324,8 +2372,8 @@ out:
 
 struct mta *
 mta_new(const struct mta_config *cfg, const char *hostname,
-    const char *data_dir, const char *store_url, struct spool *spool,
-    char *err, size_t errlen)
+    const char *data_dir, const char *store_url, struct spool *spool, char *err,
+    size_t errlen)
 {
 	struct mta *m = xcalloc(1, sizeof(*m));
 	char *dpath;
@@ -2356,8 +2404,8 @@ mta_new(const struct mta_config *cfg, const char *hostname,
 		char *h;
 		int p;
 
-		if (dest_parse_hostport(cfg->relayhost, 25, &h, &p, e2,
-			sizeof(e2)) < 0) {
+		if (dest_parse_hostport(
+			cfg->relayhost, 25, &h, &p, e2, sizeof(e2)) < 0) {
 			snprintf(err, errlen, "mta.relayhost: %s", e2);
 			goto fail;
 		}
@@ -2432,8 +2480,8 @@ mta_run(struct mta *m, char *err, size_t errlen)
 	struct timeval tick = { 0, TICK_MS * 1000 };
 	struct work *w;
 
-	if ((m->ctl = control_new(m->base, m->ctl_path, mta_control, m, err,
-		 errlen)) == NULL)
+	if ((m->ctl = control_new(
+		 m->base, m->ctl_path, mta_control, m, err, errlen)) == NULL)
 		return -1;
 	evtimer_add(m->tick_ev, &tick);
 	m->nworkers = (size_t)m->cfg.workers;

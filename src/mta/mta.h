@@ -39,6 +39,7 @@ struct mta_config {
 	    data_timeout; /* ms */
 	int64_t workers;
 	uint64_t dsn_max_return; /* bytes of the original returned in full */
+	uint64_t log_retention;	 /* ms the message log is kept; 0 = ever */
 	char *dns_local_data, *dns_resolv_conf;
 	bool dns_ipv6;
 };

@@ -482,8 +482,9 @@ spool_remove(struct spool *sp, const char *id)
 	int r = unlink(p) < 0 && errno != ENOENT ? -1 : 0;
 
 	if (r < 0)
-		log_write(LOG_ERROR, "spool", "event=remove-failed id=%s error=\"%s\"",
-		    id, strerror(errno));
+		log_write(LOG_ERROR, "spool",
+		    "event=remove-failed id=%s error=\"%s\"", id,
+		    strerror(errno));
 	free(p);
 	return r;
 }

@@ -382,6 +382,12 @@ sqlite_changed(struct store_conn *c, bool *changed_r, const char **error_r)
 	return 0;
 }
 
+static int64_t
+sqlite_changes(struct store_conn *c)
+{
+	return (int64_t)sqlite3_changes(c->db);
+}
+
 const struct store_driver store_driver_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -392,6 +398,7 @@ const struct store_driver store_driver_sqlite = {
 	.rollback = sqlite_rollback,
 	.query = sqlite_query,
 	.changed = sqlite_changed,
+	.changes = sqlite_changes,
 	.migrations = sqlite_migrations,
 	.migrations_count = NELEM(sqlite_migrations),
 };

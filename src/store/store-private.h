@@ -76,6 +76,7 @@ enum store_stmt_id {
 	STORE_STMT_EVENT_INSERT,
 	STORE_STMT_EVENT_HISTORY,
 	STORE_STMT_EVENT_HISTORY_ACCOUNT,
+	STORE_STMT_EVENT_PURGE,
 	STORE_STMT_COUNT
 };
 
@@ -136,6 +137,8 @@ struct store_driver {
 	 */
 	int (*changed)(
 	    struct store_conn *conn, bool *changed_r, const char **error_r);
+	/* changes - rows changed by the last INSERT, UPDATE or DELETE */
+	int64_t (*changes)(struct store_conn *conn);
 	/* the driver's migrations, in version order from 1 without gaps */
 	const struct store_migration *migrations;
 	size_t migrations_count;

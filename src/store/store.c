@@ -172,6 +172,9 @@ static const struct store_stmt store_stmts[STORE_STMT_COUNT] = {
 	    "SELECT account_id, queue_id, rcpt_idx, recipient, state, at,"
 	    " attempt, next_at, relay, reply, tls FROM delivery_events"
 	    " WHERE queue_id = ? AND account_id = ? ORDER BY id"),
+	STMT(STORE_STMT_EVENT_PURGE,
+	    "DELETE FROM delivery_events WHERE id IN (SELECT id FROM"
+	    " delivery_events WHERE at < ? ORDER BY id LIMIT ?)"),
 };
 #undef STMT
 
@@ -1341,7 +1344,8 @@ store_events_add(struct store *s, const struct store_event *ev, size_t n,
 	if (n == 0)
 		return 0;
 	if (store_begin(s, true, &err) < 0)
-		return store_fail(s, error_r, "writing the message log: %s", err);
+		return store_fail(
+		    s, error_r, "writing the message log: %s", err);
 	for (i = 0; i < n; i++) {
 		const struct store_event *e = &ev[i];
 		struct store_value p[] = { P_INT(e->account_id),
@@ -1361,7 +1365,8 @@ store_events_add(struct store *s, const struct store_event *ev, size_t n,
 	}
 	if (s->driver->commit(s->conn, &err) < 0) {
 		s->driver->rollback(s->conn);
-		return store_fail(s, error_r, "writing the message log: %s", err);
+		return store_fail(
+		    s, error_r, "writing the message log: %s", err);
 	}
 	return 0;
 }
@@ -1421,13 +1426,14 @@ store_event_history(struct store *s, int64_t account_id, const char *queue_id,
 		r = store_query(s, STORE_STMT_EVENT_HISTORY_ACCOUNT, p, 2,
 		    store_event_row, &ctx, &err);
 	if (r < 0)
-		return store_fail(s, error_r, "reading the message log: %s", err);
+		return store_fail(
+		    s, error_r, "reading the message log: %s", err);
 	return store_stopped(s, ctx.stop, error_r);
 }
 
 int
-store_domain_is_account(struct store *s, int64_t account_id,
-    const char *domain, bool *yes_r, const char **error_r)
+store_domain_is_account(struct store *s, int64_t account_id, const char *domain,
+    bool *yes_r, const char **error_r)
 {
 	struct store_value p[] = { P_TEXT(domain) };
 	struct store_int_result r;
@@ -1436,7 +1442,24 @@ store_domain_is_account(struct store *s, int64_t account_id,
 	*yes_r = false;
 	if (store_query_int(s, STORE_STMT_DOMAIN_OWNER, p, NELEM(p), &r, &err) <
 	    0)
-		return store_fail(s, error_r, "reading sender domains: %s", err);
+		return store_fail(
+		    s, error_r, "reading sender domains: %s", err);
 	*yes_r = r.rows > 0 && r.value == account_id;
+	return 0;
+}
+
+int
+store_events_purge(struct store *s, int64_t before_ms, int64_t max,
+    int64_t *purged_r, const char **error_r)
+{
+	struct store_value p[] = { P_INT(before_ms), P_INT(max) };
+	const char *err;
+
+	*purged_r = 0;
+	if (store_query(
+		s, STORE_STMT_EVENT_PURGE, p, NELEM(p), NULL, NULL, &err) < 0)
+		return store_fail(
+		    s, error_r, "purging the message log: %s", err);
+	*purged_r = s->driver->changes(s->conn);
 	return 0;
 }

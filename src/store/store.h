@@ -350,6 +350,13 @@ int store_event_history(struct store *s, int64_t account_id,
     void *arg, const char **error_r);
 
 /*
+ * store_events_purge - delete at most max events older than before_ms
+ * (unix milliseconds), oldest first; *purged_r says how many.  0 or -1.
+ */
+int store_events_purge(struct store *s, int64_t before_ms, int64_t max,
+    int64_t *purged_r, const char **error_r);
+
+/*
  * store_domain_is_account - whether domain is a sender domain of
  * account_id (the delivery engine signs only then).  0 or -1.
  */

@@ -15,8 +15,8 @@
 #include "mta/dest.h"
 #include "mta/smtpc.h"
 
-static const struct dest_policy defaults = { NULL, 0, SMTPC_TLS_MAY, 20, 5,
-	100, 50, 0 };
+static const struct dest_policy defaults = { NULL, 0, SMTPC_TLS_MAY, 20, 5, 100,
+	50, 0 };
 
 static char *
 write_tmp(const char *text)
@@ -39,8 +39,8 @@ test_lookup(void **state)
 			       "gmail.com concurrency=5 rate=10/s\n"
 			       ".example.net relay=[10.0.0.5]:2525 tls=none\n"
 			       "Example.org relay=smtp.example.org\n");
-	struct dest_table *t = dest_table_load(path, 0, &defaults, err,
-	    sizeof(err));
+	struct dest_table *t =
+	    dest_table_load(path, 0, &defaults, err, sizeof(err));
 	const struct dest_policy *p;
 
 	(void)state;
@@ -89,21 +89,21 @@ test_errors(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *path = write_tmp(cases[i].text);
 
-		assert_null(dest_table_load(path, 0, &defaults, err,
-		    sizeof(err)));
+		assert_null(
+		    dest_table_load(path, 0, &defaults, err, sizeof(err)));
 		if (strstr(err, cases[i].want) == NULL)
-			fail_msg("case %zu: '%s' does not contain '%s'", i,
-			    err, cases[i].want);
+			fail_msg("case %zu: '%s' does not contain '%s'", i, err,
+			    cases[i].want);
 		unlink(path);
 		free(path);
 	}
-	assert_null(dest_table_load("/nonexistent/destinations", 0,
-	    &defaults, err, sizeof(err)));
+	assert_null(dest_table_load(
+	    "/nonexistent/destinations", 0, &defaults, err, sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent/destinations"));
 	{
-		struct dest_table *t = dest_table_load(
-		    "/nonexistent/destinations", 1, &defaults, err,
-		    sizeof(err));
+		struct dest_table *t =
+		    dest_table_load("/nonexistent/destinations", 1, &defaults,
+			err, sizeof(err));
 
 		assert_non_null(t);
 		assert_int_equal(
@@ -122,9 +122,8 @@ test_values(void **state)
 	int port;
 
 	(void)state;
-	assert_int_equal(dest_parse_schedule("1s, 5m,2h", &steps, &n, err,
-				 sizeof(err)),
-	    0);
+	assert_int_equal(
+	    dest_parse_schedule("1s, 5m,2h", &steps, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(steps[0], 1000);
 	assert_int_equal(steps[1], 300000);
@@ -140,22 +139,21 @@ test_values(void **state)
 	assert_int_equal(dest_parse_rate("", &r, err, sizeof(err)), 0);
 	assert_true(r == 0);
 	assert_int_equal(dest_parse_rate("-1/s", &r, err, sizeof(err)), -1);
-	assert_int_equal(dest_parse_hostport("[::1]:2525", 25, &host, &port,
-				 err, sizeof(err)),
+	assert_int_equal(dest_parse_hostport(
+			     "[::1]:2525", 25, &host, &port, err, sizeof(err)),
 	    0);
 	assert_string_equal(host, "::1");
 	assert_int_equal(port, 2525);
 	free(host);
-	assert_int_equal(dest_parse_hostport("mx.test", 25, &host, &port,
-				 err, sizeof(err)),
+	assert_int_equal(
+	    dest_parse_hostport("mx.test", 25, &host, &port, err, sizeof(err)),
 	    0);
 	assert_int_equal(port, 25);
 	free(host);
-	assert_int_equal(dest_parse_hostport("::1", 25, &host, &port, err,
-				 sizeof(err)),
-	    -1);
-	assert_int_equal(dest_parse_hostport("h:99999", 25, &host, &port,
-				 err, sizeof(err)),
+	assert_int_equal(
+	    dest_parse_hostport("::1", 25, &host, &port, err, sizeof(err)), -1);
+	assert_int_equal(
+	    dest_parse_hostport("h:99999", 25, &host, &port, err, sizeof(err)),
 	    -1);
 }
 

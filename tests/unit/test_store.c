@@ -854,6 +854,80 @@ test_meta(void **state)
 	assert_int_equal(store_meta_set(f->s, "bad key", "x", &err), -1);
 }
 
+struct ev_list {
+	char lines[8][160];
+	int n;
+};
+
+static int
+collect_event(void *arg, const struct store_event *ev)
+{
+	struct ev_list *l = arg;
+
+	if (l->n < 8)
+		snprintf(l->lines[l->n++], sizeof(l->lines[0]),
+		    "%lld %s %d %s %s %d %s %s", (long long)ev->account_id,
+		    ev->queue_id, ev->rcpt_idx, ev->recipient, ev->state,
+		    ev->attempt, ev->relay, ev->reply);
+	return 0;
+}
+
+/* The message log: a batch is all or nothing, history is per account
+ * unless the operator asks, old events are purged oldest first. */
+static void
+test_delivery_events(void **state)
+{
+	struct fixture *f = *state;
+	const char *err = NULL;
+	struct ev_list l;
+	int64_t purged;
+	struct store_event ev[3] = {
+		{ 1, "k0tg000000000001", 0, "a@x.test", "queued", 1000, 0, 0,
+		    NULL, NULL, NULL },
+		{ 1, "k0tg000000000001", 0, "a@x.test", "deferred", 2000, 1, 60,
+		    "mx[192.0.2.1]:25", "451 4.3.0 later", "" },
+		{ 2, "k0tg000000000002", 1, "b@y.test", "delivered", 3000, 1, 0,
+		    "mx[192.0.2.2]:25", "250 ok", "TLSv1.3" },
+	};
+
+	assert_int_equal(store_events_add(f->s, ev, 3, &err), 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_event_history(f->s, STORE_ANY_ACCOUNT,
+			     "k0tg000000000001", collect_event, &l, &err),
+	    0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.lines[0],
+	    "1 k0tg000000000001 0 a@x.test "
+	    "queued 0  ");
+	assert_string_equal(l.lines[1],
+	    "1 k0tg000000000001 0 a@x.test "
+	    "deferred 1 mx[192.0.2.1]:25 451 4.3.0 "
+	    "later");
+	/* another account sees nothing of it */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_event_history(f->s, 2, "k0tg000000000001",
+			     collect_event, &l, &err),
+	    0);
+	assert_int_equal(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_event_history(f->s, 2, "k0tg000000000002",
+			     collect_event, &l, &err),
+	    0);
+	assert_int_equal(l.n, 1);
+	/* purge: older than 2500 ms, one at a time */
+	assert_int_equal(store_events_purge(f->s, 2500, 1, &purged, &err), 0);
+	assert_int_equal(purged, 1);
+	assert_int_equal(store_events_purge(f->s, 2500, 10, &purged, &err), 0);
+	assert_int_equal(purged, 1);
+	assert_int_equal(store_events_purge(f->s, 2500, 10, &purged, &err), 0);
+	assert_int_equal(purged, 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_event_history(f->s, STORE_ANY_ACCOUNT,
+			     "k0tg000000000002", collect_event, &l, &err),
+	    0);
+	assert_int_equal(l.n, 1);
+}
+
 static void
 test_sql_injection_is_data(void **state)
 {
@@ -949,6 +1023,8 @@ main(void)
 		    test_reentry_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_delivery_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sql_injection_is_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(
