@@ -1,15 +1,17 @@
 /*
- * dkim - DKIM signatures (RFC 6376, RFC 8463) with libopendkim, key
- * generation with OpenSSL, and the key files of the data directory.
+ * dkim - DKIM signatures (RFC 6376, RFC 8463): RSA with libopendkim,
+ * Ed25519 with OpenSSL; key generation with OpenSSL, and the key files
+ * of the data directory.
  *
  * Signing: relaxed/relaxed canonicalization, SHA-256, the header fields
  * RFC 6376 section 5.4.1 recommends when present (From is always
  * signed and oversigned, so that a second From cannot be added), the
  * whole body (no l= tag).  One key gives one DKIM-Signature field; an
  * RSA key and an Ed25519 key for the same domain give two (dual
- * signature, RFC 8463 section 5).  With Debian 12's libopendkim each
- * Ed25519 signature leaks about 480 bytes (a library bug, see dkim.c):
- * RSA is the default for that reason too.
+ * signature, RFC 8463 section 5).  Ed25519 signatures are made here,
+ * in the form libopendkim gives them, because Debian 12's libopendkim
+ * (2.11.0~beta2) leaks about 480 bytes per Ed25519 signature, the key
+ * it loads (fixed upstream in OpenDKIM pull request #321); see dkim.c.
  *
  * Key files: <data>/dkim/<domain>/<selector>.rsa.pem and
  * <selector>.ed25519.pem (PEM, PKCS#8), directories 0700, files 0600.
@@ -60,8 +62,9 @@ void dkim_signer_free(struct dkim_signer **sp);
  * message as they are.  A last line without its CRLF is signed as if
  * it had the one SMTP adds.  Returns 0, or -1 with err saying what
  * failed and nothing appended to out: a bad key (one that does not
- * parse, is not of the key's algorithm, or is RSA under 1024 bits)
- * names its selector and domain; a message with no From: field, a
+ * parse, is not of the key's algorithm, or is RSA under 1024 bits, or
+ * a selector or domain that is not made of [A-Za-z0-9._-]) names its
+ * selector and domain; a message with no From: field, a
  * header line that is not a field (the error names the line), more
  * than DKIM_FIELDS_MAX fields or DKIM_HEADER_MAX bytes of header cannot
  * be signed.  The keys are not copied or kept.
