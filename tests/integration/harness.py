@@ -54,7 +54,23 @@ HERALD = os.environ.get("HERALD") or os.path.join(
 
 
 def free_port():
-    """A TCP port nobody listens on right now (loopback)."""
+    """A TCP port nobody listens on right now (loopback), below the
+    kernel's ephemeral range: a port bind(0) hands out is also handed to
+    outgoing connections (sinks, clients), and tests running in parallel
+    could take it before Herald binds it."""
+    import random
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randint(10000, max(10001, low - 1))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
