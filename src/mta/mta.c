@@ -1315,25 +1315,11 @@ conn_on_close(void *arg, struct smtpc *c, const struct smtpc_result *error)
 		    "event=connect-failed route=%s active=%" PRId64
 		    " reply=\"%s\"",
 		    rt->name, rt->active, reply);
-		if (error->code >= 500) {
-			/* every host refused us for good: bounce what waits */
-			struct acctq *a = rt->ring;
-
-			if (a)
-				do {
-					struct qrcpt *r;
-
-					while ((r = TAILQ_FIRST(&a->q))) {
-						aq_remove(rt, a, r);
-						if (r->attempts < UINT16_MAX)
-							r->attempts++;
-						rcpts_fail(m, &r, error, 1,
-						    "bounced", rt->name,
-						    rt->name);
-					}
-					a = a->next;
-				} while (a != rt->ring);
-		} else if (rt->active == 0) {
+		/* A server that refuses us at the greeting or EHLO, even with
+		 * 5xx, is skipped and the mail deferred (as Postfix's
+		 * smtp_skip_5xx_greeting): a listing that ends would otherwise
+		 * have bounced a whole queue. */
+		if (rt->active == 0) {
 			/* the route is dead until the first retry step */
 			struct acctq *a = rt->ring;
 
