@@ -151,6 +151,7 @@ struct route {
 	char **target_names;
 	int64_t limit, active;
 	int64_t connecting;  /* connections not ready yet */
+	bool smarthost;	     /* mta.relayhost: AUTH with its credentials */
 	int fails;	     /* failed connections in a row */
 	uint32_t dead_until; /* unix seconds */
 	char dead_reason[SMTPC_REPLY_MAX + 32];
@@ -442,8 +443,12 @@ log_purge(struct mta *m, struct store **stp, int64_t *purged_at)
 	if (m->cfg.log_retention == 0 || now - *purged_at < 3600 * 1000)
 		return;
 	*purged_at = now;
-	if (*stp == NULL && (*stp = store_open(m->store_url, &error)) == NULL)
+	if (*stp == NULL &&
+	    ((*stp = store_open(m->store_url, &error)) == NULL ||
+		store_set_durable(*stp, false, &error) < 0)) {
+		store_close(stp);
 		return;
+	}
 	do {
 		if (store_events_purge(*stp,
 			now - (int64_t)m->cfg.log_retention, 10000, &n,
@@ -513,11 +518,13 @@ log_writer(void *arg)
 
 		while (n > 0) {
 			if (st == NULL &&
-			    (st = store_open(m->store_url, &error)) == NULL)
+			    ((st = store_open(m->store_url, &error)) == NULL ||
+				store_set_durable(st, false, &error) < 0)) {
 				log_write(LOG_ERROR, "delivery",
 				    "event=log-open-failed error=\"%s\"",
 				    error);
-			else if (store_events_add(st, evs, n, &error) == 0)
+				store_close(&st);
+			} else if (store_events_add(st, evs, n, &error) == 0)
 				break;
 			else {
 				log_write(LOG_ERROR, "delivery",
@@ -910,9 +917,26 @@ rcpt_fail_local(struct mta *m, struct qrcpt *r, int code, const char *enh,
  * rcpt_defer - a temporary failure: retry per the schedule, or expire
  * when the message has been queued for max_queue_lifetime.
  */
+static void rcpt_defer_ex(struct mta *m, struct qrcpt *r, const char *relay,
+    const char *reply, bool count_attempt, const struct smtpc_result *res,
+    const char *remote_host);
+
 static void
 rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay, const char *reply,
     bool count_attempt)
+{
+	rcpt_defer_ex(m, r, relay, reply, count_attempt, NULL, NULL);
+}
+
+/*
+ * rcpt_defer_ex - rcpt_defer with the server's reply (res, from
+ * remote_host) when one caused it, for the delay DSN's Status,
+ * Remote-MTA and Diagnostic-Code.
+ */
+static void
+rcpt_defer_ex(struct mta *m, struct qrcpt *r, const char *relay,
+    const char *reply, bool count_attempt, const struct smtpc_result *res,
+    const char *remote_host)
 {
 	int64_t now = now_unix();
 	size_t step;
@@ -958,12 +982,20 @@ rcpt_defer(struct mta *m, struct qrcpt *r, const char *relay, const char *reply,
 		w->action = DSN_DELAYED;
 		w->n = 1;
 		w->dr = xcalloc(1, sizeof(*w->dr));
-		w->strs = xcalloc(4, sizeof(char *));
+		w->strs = xcalloc(6, sizeof(char *));
 		memcpy(w->id, r->msg->id, sizeof(w->id));
 		w->dr[0].addr = w->strs[w->nstrs++] = xstrdup(rcpt_addr(r));
 		w->dr[0].action = DSN_DELAYED;
-		w->dr[0].status = "4.0.0";
-		w->dr[0].reason = w->strs[w->nstrs++] = xstrdup(reply);
+		w->dr[0].status = w->strs[w->nstrs++] =
+		    xstrdup(res && res->enh[0] == '4' ? res->enh : "4.0.0");
+		if (res && res->code != 0 && !res->local) {
+			w->dr[0].diagnostic = w->strs[w->nstrs++] =
+			    xstrdup(reply);
+			if (remote_host)
+				w->dr[0].remote_mta = w->strs[w->nstrs++] =
+				    xstrdup(remote_host);
+		} else
+			w->dr[0].reason = w->strs[w->nstrs++] = xstrdup(reply);
 		w->dr[0].last_attempt = now;
 		w->dr[0].retry_until = r->msg->received_at +
 		    (int64_t)(m->cfg.max_queue_lifetime / 1000);
@@ -1125,7 +1157,7 @@ domain_resolved(void *arg, const struct dns_route *dr)
 			host = xstrdup(m->cfg.relayhost);
 			port = 25;
 		}
-		buf_printf(&key, "relay:%s:%d", host, port);
+		buf_printf(&key, "smarthost:%s:%d", host, port);
 		snprintf(name, sizeof(name), "%s:%d", host, port);
 		free(host);
 	} else {
@@ -1140,6 +1172,7 @@ domain_resolved(void *arg, const struct dns_route *dr)
 	 * share connections even when their hosts are the same */
 	buf_printf(&key, " tls=%d", d->pol->tls);
 	rt = route_get(m, buf_cstr(&key), name, d->pol);
+	rt->smarthost = strncmp(buf_cstr(&key), "smarthost:", 10) == 0;
 	buf_free(&key);
 	route_set_targets(rt, dr, port);
 	d->route = rt;
@@ -1271,7 +1304,7 @@ conn_on_done(void *arg, struct smtpc *c, struct smtpc_txn *txn)
 			failed[nfailed] = r;
 			fres[nfailed++] = *res;
 		} else
-			rcpt_defer(m, r, relay, reply, false);
+			rcpt_defer_ex(m, r, relay, reply, false, res, p->host);
 	}
 	if (nfailed > 0)
 		rcpts_fail(m, failed, fres, nfailed, "bounced", relay, p->host);
@@ -1355,6 +1388,11 @@ conn_open(struct route *rt)
 	struct smtpc_config cc = m->ccfg;
 
 	cc.tls = rt->pol.tls;
+	/* the relay host's credentials go to the relay host only */
+	if (rt->smarthost && *m->cfg.relayhost_user) {
+		cc.auth_user = m->cfg.relayhost_user;
+		cc.auth_password = m->cfg.relayhost_password;
+	}
 	cn->rt = rt;
 	LIST_INSERT_HEAD(&rt->conns, cn, link);
 	rt->active++;
@@ -2411,8 +2449,8 @@ mta_new(const struct mta_config *cfg, const char *hostname,
 	}
 	m->ccfg.helo_name = m->helo;
 	m->ccfg.ssl_ctx = m->ssl;
-	m->ccfg.auth_user = *cfg->relayhost_user ? cfg->relayhost_user : NULL;
-	m->ccfg.auth_password = cfg->relayhost_password;
+	m->ccfg.auth_user = NULL; /* per route: conn_open */
+	m->ccfg.auth_password = NULL;
 	m->ccfg.connect_timeout = cfg->connect_timeout;
 	m->ccfg.greeting_timeout = cfg->greeting_timeout;
 	m->ccfg.command_timeout = cfg->command_timeout;

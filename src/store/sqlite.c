@@ -9,7 +9,11 @@
  *                      server reads while CLI commands write.
  *   synchronous=FULL   WAL with NORMAL may lose the last commits on power
  *                      loss; a credential the CLI said was revoked must
- *                      stay revoked, so every commit is fsynced.
+ *                      stay revoked, so every commit is fsynced.  The
+ *                      message log writer asks for NORMAL
+ *                      (store_set_durable): its commits survive a crash
+ *                      of the process, and an event lost with the
+ *                      machine only means a recipient delivered again.
  *   foreign_keys=ON    per connection in SQLite, off by default; the
  *                      account walls (ON DELETE CASCADE) rely on it.
  *   busy_timeout=5000  several processes share the file; wait for a lock
@@ -382,6 +386,17 @@ sqlite_changed(struct store_conn *c, bool *changed_r, const char **error_r)
 	return 0;
 }
 
+static int
+sqlite_set_durable(struct store_conn *c, bool durable, const char **error_r)
+{
+	if (sqlite3_exec(c->db,
+		durable ? "PRAGMA synchronous=FULL"
+			: "PRAGMA synchronous=NORMAL",
+		NULL, NULL, NULL) != SQLITE_OK)
+		return sqlite_db_fail(c, "PRAGMA synchronous", error_r);
+	return 0;
+}
+
 static int64_t
 sqlite_changes(struct store_conn *c)
 {
@@ -399,6 +414,7 @@ const struct store_driver store_driver_sqlite = {
 	.query = sqlite_query,
 	.changed = sqlite_changed,
 	.changes = sqlite_changes,
+	.set_durable = sqlite_set_durable,
 	.migrations = sqlite_migrations,
 	.migrations_count = NELEM(sqlite_migrations),
 };

@@ -139,6 +139,10 @@ struct store_driver {
 	    struct store_conn *conn, bool *changed_r, const char **error_r);
 	/* changes - rows changed by the last INSERT, UPDATE or DELETE */
 	int64_t (*changes)(struct store_conn *conn);
+	/* set_durable - false: commits survive a crash of the process but
+	 * not of the machine (no sync per commit); 0 or -1 */
+	int (*set_durable)(
+	    struct store_conn *conn, bool durable, const char **error_r);
 	/* the driver's migrations, in version order from 1 without gaps */
 	const struct store_migration *migrations;
 	size_t migrations_count;

@@ -1463,3 +1463,13 @@ store_events_purge(struct store *s, int64_t before_ms, int64_t max,
 	*purged_r = s->driver->changes(s->conn);
 	return 0;
 }
+
+int
+store_set_durable(struct store *s, bool durable, const char **error_r)
+{
+	const char *err;
+
+	if (s->driver->set_durable(s->conn, durable, &err) < 0)
+		return store_fail(s, error_r, "%s", err);
+	return 0;
+}

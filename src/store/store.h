@@ -350,6 +350,15 @@ int store_event_history(struct store *s, int64_t account_id,
     void *arg, const char **error_r);
 
 /*
+ * store_set_durable - with false, this connection's commits are not
+ * synced to disk one by one: they survive a crash of the process (the
+ * operating system has them) but the last ones may be lost with the
+ * machine.  For the message log, where that costs a repeated delivery
+ * at worst.  0 or -1.
+ */
+int store_set_durable(struct store *s, bool durable, const char **error_r);
+
+/*
  * store_events_purge - delete at most max events older than before_ms
  * (unix milliseconds), oldest first; *purged_r says how many.  0 or -1.
  */
