@@ -18,6 +18,10 @@ them written here:
   - SmtpSink: Postfix's /usr/sbin/smtp-sink capturing each message to a
     file (-d), with its own fault flags (-r/-f/-b/-B/-q/-Q/-w/-W ...);
     messages() parses the captures back.
+  - PostfixSink: a private Postfix instance (root only) whose smtpd offers
+    STARTTLS, CHUNKING, SMTPUTF8, DSN and delivers into a Maildir;
+    messages() reads it back, smtpd_sessions() the command counts Postfix
+    logged per session.
 
 Use each as a context manager (or start()/stop()).  Every wait here is
 bounded.  Nothing listens anywhere but 127.0.0.0/8.
@@ -25,6 +29,7 @@ bounded.  Nothing listens anywhere but 127.0.0.0/8.
 import asyncio
 import logging
 import os
+import random
 import re
 import shutil
 import socket
@@ -44,9 +49,31 @@ from aiosmtpd.smtp import SMTP, AuthResult
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
+def _family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _ephemeral_low():
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port nobody listens on right now, on host."""
-    with socket.socket() as s:
+    """A TCP port nobody uses right now on host, below the ephemeral range
+    (so that no outgoing connection of a busy machine takes it before the
+    sink binds it)."""
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(min(10000, high - 1000), high)
+        with socket.socket(_family(host)) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(_family(host)) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -58,7 +85,7 @@ def free_port_on(hosts):
         port = free_port(hosts[0])
         ok = True
         for h in hosts[1:]:
-            with socket.socket() as s:
+            with socket.socket(_family(h)) as s:
                 try:
                     s.bind((h, port))
                 except OSError:
@@ -300,6 +327,7 @@ class AioSink:
         self.auth = auth           # (user, password): AUTH offered (after STARTTLS
         self.auth_required = auth_required   # when tls), required unless told
         self.host = host
+        self.fixed_port = port is not None
         self.port = port or free_port(host)
         self.addr = (host, self.port)
         self.name = name
@@ -417,11 +445,21 @@ class AioSink:
             kw.update(authenticator=self._authenticate,
                       auth_required=self.auth_required,
                       auth_require_tls=bool(self.tls))
-        self.controller = _Controller(
-            self, _Handler(self), hostname=self.host, port=self.port,
-            server_hostname=self.name, ready_timeout=10, timeout=120,
-            **kw)
-        self.controller.start()
+        for attempt in range(5):
+            self.controller = _Controller(
+                self, _Handler(self), hostname=self.host, port=self.port,
+                server_hostname=self.name, ready_timeout=10, timeout=120,
+                **kw)
+            try:
+                self.controller.start()
+                break
+            except OSError:
+                # taken since free_port() looked: another one, if ours to pick
+                self.controller = None
+                if self.fixed_port or attempt == 4:
+                    raise
+                self.port = free_port(self.host)
+                self.addr = (self.host, self.port)
         # The controller's own check connection has been counted: let it
         # go, then start from zero with the faults armed.
         wait_until(lambda: self.current == 0, 5)
@@ -473,6 +511,7 @@ class SilentServer:
         self._stop = threading.Event()
         self._socks = []
         self._thread = None
+        self.lsock = None
 
     def start(self):
         self.lsock = socket.socket()
@@ -513,7 +552,8 @@ class SilentServer:
         self._stop.set()
         if self._thread:
             self._thread.join(5)
-        self.lsock.close()
+        if self.lsock is not None:
+            self.lsock.close()
         for c in self._socks:
             c.close()
 
@@ -800,6 +840,8 @@ smtpd_tls_cert_file = {cert}
 smtpd_tls_key_file = {key}
 smtpd_tls_received_header = yes
 smtputf8_enable = yes
+# leave the header of mail from 127.0.0.1 as it came
+local_header_rewrite_clients =
 default_transport = error:this sink delivers nothing else
 relay_transport = error:this sink relays nothing
 """.format(queue=self.queue, data=self.data_dir, maillog=self.maillog, dir=self.dir,

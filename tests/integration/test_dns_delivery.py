@@ -8,7 +8,10 @@ no upstream resolver: dns.resolv_conf=""), to aiosmtpd sinks on
   - implicit MX: only an A record: delivered to that address;
   - null MX (MX 0 .): bounced at once (no deferral), a DSN saying so;
   - NXDOMAIN: bounced at once, a DSN;
-  - an MX host without an address: bounced (no hosts), a DSN.
+  - an MX host without an address: bounced (no hosts), a DSN;
+  - an MX host with only an AAAA record (::1): delivered over IPv6;
+  - a 554 greeting skips the host (as Postfix's smtp_skip_5xx_greeting):
+    MX 20 gets the mail; at the only MX it is deferred, not bounced.
 
 Run: HERALD=build/src/cli/herald /usr/bin/python3 tests/integration/test_dns_delivery.py
 """
@@ -26,7 +29,8 @@ from harness import check, check_eq, submit  # noqa: E402
 
 DEADLINE = time.time() + 100
 
-HOSTS = ["127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"]
+HOSTS = ["127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9",
+         "::1"]
 
 LOCAL_DATA = """\
 local-zone: "test." static
@@ -42,6 +46,12 @@ local-data: "g2.gmx.test. IN A 127.0.0.8"
 local-data: "nullmx.test. IN MX 0 ."
 local-data: "noaddr.test. IN MX 10 nohost.noaddr.test."
 local-data: "nohost.noaddr.test. IN TXT \\"no address here\\""
+local-data: "v6.test. IN MX 10 mx6.v6.test."
+local-data: "mx6.v6.test. IN AAAA ::1"
+local-data: "g5.test. IN MX 10 mx.g5.test."
+local-data: "mx.g5.test. IN A 127.0.0.9"
+local-data: "g5b.test. IN MX 10 mx.g5.test."
+local-data: "g5b.test. IN MX 20 g2.gmx.test."
 """
 
 
@@ -84,6 +94,11 @@ def bounced_at_once(h, dsn_sink, rcpt, status_rx, why_rx, what):
     return r
 
 
+def affected_n(out):
+    m = re.search(r"^(\d+) recipients?$", out, re.M)
+    return int(m.group(1)) if m else None
+
+
 def main():
     port = sinks.free_port_on(HOSTS)
     a = sinks.AioSink("127.0.0.4", port, name="mx-a.sink.test")
@@ -91,11 +106,19 @@ def main():
     impl = sinks.AioSink("127.0.0.6", port, name="amx.sink.test")
     g1 = sinks.AioSink("127.0.0.7", port, name="g1.sink.test")
     g2 = sinks.AioSink("127.0.0.8", port, name="g2.sink.test")
+    g5 = sinks.AioSink("127.0.0.9", port, name="g5.sink.test")
+    v6 = sinks.AioSink("::1", port, name="v6.sink.test")
     dsn = sinks.AioSink("127.0.0.1", name="dsn.sink.test")
-    all_sinks = [a, b, impl, g1, g2, dsn]
-    for s in all_sinks:
-        s.start()
+    all_sinks = [a, b, impl, g1, g2, g5, v6, dsn]
+    try:
+        for s in all_sinks:
+            s.start()
+    except Exception:
+        for s in all_sinks:
+            s.stop()
+        raise
     g1.greeting("421 4.3.2 g1 is too busy, try another MX")
+    g5.greeting("554 5.7.1 g5 takes no mail from you")
     try:
         h = harness.Herald(sets=delivery_sets(mta__smtp_port=str(port)), start=False)
         with h:
@@ -134,6 +157,36 @@ def main():
             qid = submit(h, SENDER, ["i@amx.test"], d)
             delivered_to(h, qid, "i@amx.test", impl, t, d, "amx.test",
                          "implicit MX (A record only)")
+
+            # IPv6 only
+            t = token()
+            d = message(t, to="v@v6.test", subject="IPv6 MX")
+            qid = submit(h, SENDER, ["v@v6.test"], d)
+            ev = h.wait_events(1, bounded(10), event="delivered", id=qid, rcpt="v@v6.test")
+            check_eq(len(ev), 1, "MX with only AAAA ::1: delivered")
+            check(ev[0].get("relay", "").startswith("mx6.v6.test[") and "::1" in
+                  ev[0].get("relay", ""), "relay=mx6.v6.test[::1]...", ev)
+            got = [m for m in v6.received() if t.encode() in m.data]
+            check(len(got) == 1 and got[0].peer[0] == "::1",
+                  "the [::1] sink received it from ::1", got)
+            check_same_message(got[0].data, d, "over IPv6")
+
+            # 554 greeting: the host is skipped (as Postfix's smtp_skip_5xx_greeting)
+            t = token()
+            d = message(t, to="y@g5b.test", subject="554 greeting at MX 10")
+            qid = submit(h, SENDER, ["y@g5b.test"], d)
+            delivered_to(h, qid, "y@g5b.test", g2, t, d, "g2.gmx.test",
+                         "554 greeting at MX 10, MX 20")
+            check_eq(g5.received(), [], "nothing delivered to the 554 MX")
+            t = token()
+            qid = submit(h, SENDER, ["x@g5.test"], message(t, to="x@g5.test"))
+            ev = h.wait_events(1, bounded(10), event="deferred", id=qid, rcpt="x@g5.test")
+            check(len(ev) == 1 and "554 5.7.1 g5 takes no mail" in ev[0].get("reply", ""),
+                  "554 greeting at the only MX: deferred, the reply quoted", ev)
+            check_eq(h.log_events(event="bounced", id=qid), [], "554 greeting: not bounced")
+            check_eq(affected_n(h.cli("queue", "delete", qid)), 1, "queue delete: 1")
+            time.sleep(min(1.0, DEADLINE - time.time()))
+            check_eq(dsns_for(dsn, "x@g5.test"), [], "554 greeting, deleted: no DSN")
 
             # permanent DNS failures
             r = bounced_at_once(h, dsn, "n@nullmx.test", r"5\.\d+\.\d+",
