@@ -545,8 +545,8 @@ def test_expiry(w):
 
 def main():
     w = World()
-    w.start()
     try:
+        w.start()
         h = new_herald(w, mta__greeting_timeout="1s", mta__smtp_port=str(w.mx_port))
         with h:
             test_basic(h, w)

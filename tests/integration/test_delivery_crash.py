@@ -88,8 +88,8 @@ def submit_all(h):
 
 def main():
     sink = sinks.SmtpSink("127.0.0.1", name="crash.sink.test")
-    sink.start()
     try:
+        sink.start()
         h = harness.Herald(sets=delivery_sets(mta__enabled="no"), start=False)
         with h:
             h.write_destinations("crash.test relay=127.0.0.1:%d\n" % sink.port)

@@ -117,9 +117,9 @@ def check_signed(data, sent, txt, want, what):
 def main():
     aio = sinks.AioSink("127.0.0.1", name="dkim.aio.test")
     pf = sinks.SmtpSink("127.0.0.1", name="dkim.pf.test")
-    aio.start()
-    pf.start()
     try:
+        aio.start()
+        pf.start()
         h = harness.Herald(sets=delivery_sets(), start=False)
         with h:
             for dom in ("rsa.example", "ed.example", "both.example"):

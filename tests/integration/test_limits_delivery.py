@@ -68,9 +68,9 @@ def main():
     dsn = sinks.AioSink("127.0.0.1", name="dsn.sink.test")
     stuck.rcpt_fail(r"", "451 4.4.5 stuck: try again later")
     all_sinks = [rated, free, mpc, stuck, dsn]
-    for s in all_sinks:
-        s.start()
     try:
+        for s in all_sinks:
+            s.start()
         h = harness.Herald(sets=delivery_sets(mta__delay_warning="2s"), start=False)
         with h:
             h.write_destinations("\n".join([

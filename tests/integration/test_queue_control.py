@@ -52,10 +52,10 @@ def listed(h, *args):
 def main():
     sink = sinks.AioSink("127.0.0.1", name="queue.sink.test")
     dsn = sinks.AioSink("127.0.0.1", name="dsn.sink.test")
-    sink.start()
-    dsn.start()
     sink.rcpt_fail(r"^q", LATER)
     try:
+        sink.start()
+        dsn.start()
         h = harness.Herald(sets=delivery_sets(mta__retry_schedule="1h"), start=False)
         with h:
             h.write_destinations("q.test relay=127.0.0.1:%d\nq2.test relay=127.0.0.1:%d\n"

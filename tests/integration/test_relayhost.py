@@ -54,10 +54,10 @@ def main():
     direct = sinks.AioSink("127.0.0.1", name="direct.sink.test")
     other = sinks.AioSink("127.0.0.1", tls=True, tls_cn="other.test", name="other.sink.test",
                           auth=("someone", "else"), auth_required=False)
-    smart.start()
-    direct.start()
-    other.start()
     try:
+        smart.start()
+        direct.start()
+        other.start()
         h = herald(smart, direct, PASSWORD, other)
         with h:
             h.start()

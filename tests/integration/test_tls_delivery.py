@@ -93,9 +93,9 @@ def main():
     plain = sinks.AioSink("127.0.0.1", name="plain.sink.test")
     shared = sinks.AioSink("127.0.0.1", name="shared.sink.test")
     all_sinks = [tls1, tls2, tls3, plain, shared]
-    for s in all_sinks:
-        s.start()
     try:
+        for s in all_sinks:
+            s.start()
         h = harness.Herald(sets=delivery_sets(), start=False)
         with h:
             h.write_destinations("\n".join([
