@@ -198,6 +198,10 @@ static struct config_def defs[] = {
 	{ "mta.data_timeout", CONFIG_DURATION, OFF(mta.data_timeout), "10m",
 	    100, 3600 * SEC, NULL,
 	    "time allowed to send a message and get the final reply" },
+	{ "mta.connection_cache_time", CONFIG_DURATION,
+	    OFF(mta.connection_cache_time), "2s", 0, 300 * SEC, NULL,
+	    "how long a connection with nothing to send is kept for more "
+	    "mail to its destination; 0: close at once" },
 	{ "mta.workers", CONFIG_INT, OFF(mta.workers), "2", 1, 64, NULL,
 	    "threads reading, signing and bouncing messages" },
 	{ "mta.dsn_max_return", CONFIG_SIZE, OFF(mta.dsn_max_return), "1M", 0,

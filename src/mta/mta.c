@@ -185,6 +185,8 @@ struct conn {
 	struct job *job;
 	int64_t msgs;
 	bool ready_once;
+	bool idle;	       /* parked, waiting for work */
+	struct event *idle_ev; /* closes it when nothing came */
 };
 
 struct acct {
@@ -1331,6 +1333,8 @@ conn_on_close(void *arg, struct smtpc *c, const struct smtpc_result *error)
 	m->nconns--;
 	if (!cn->ready_once)
 		rt->connecting--;
+	if (cn->idle_ev)
+		event_free(cn->idle_ev);
 	if (cn->job != NULL) {
 		/* closed while the job was being prepared */
 		struct job *j = cn->job;
@@ -1489,29 +1493,54 @@ job_prepare(struct mta *m, struct conn *cn, struct job *j)
 	work_submit(m, w);
 }
 
-/* conn_next - give a ready connection its next transaction, or close it */
+static void
+conn_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *cn = arg;
+
+	(void)fd;
+	(void)what;
+	cn->idle = false;
+	smtpc_quit(cn->c);
+}
+
+/*
+ * conn_park - keep a ready connection for mta.connection_cache_time in
+ * case more mail comes for its route (as Postfix's connection cache
+ * does); then QUIT.
+ */
+static void
+conn_park(struct conn *cn)
+{
+	struct mta *m = cn->rt->m;
+	struct timeval tv = { (time_t)(m->cfg.connection_cache_time / 1000),
+		(suseconds_t)(m->cfg.connection_cache_time % 1000) * 1000 };
+
+	if (m->cfg.connection_cache_time == 0) {
+		smtpc_quit(cn->c);
+		return;
+	}
+	if (cn->idle_ev == NULL)
+		cn->idle_ev = evtimer_new(m->base, conn_idle_timeout, cn);
+	cn->idle = true;
+	evtimer_add(cn->idle_ev, &tv);
+}
+
+/* conn_next - give a ready connection its next transaction, or park it */
 static void
 conn_next(struct conn *cn)
 {
 	struct route *rt = cn->rt;
 	struct job *j;
 
-	if (cn->msgs >= rt->pol.messages_per_connection || rt->m->stopping ||
-	    (j = route_take(rt)) == NULL) {
+	if (cn->msgs >= rt->pol.messages_per_connection || rt->m->stopping) {
 		smtpc_quit(cn->c);
 		return;
 	}
-	if (!route_rate_ok(rt)) {
-		/* put them back at the head, in order */
-		struct acctq *a = route_acctq(rt, j->msg->account_id, true);
-
-		acct_get(rt->m, j->msg->account_id)->inflight -= (int64_t)j->n;
-		for (size_t i = j->n; i-- > 0;) {
-			j->rcpts[i]->state = R_READY;
-			aq_add(rt, a, j->rcpts[i], true);
-		}
-		job_free(j);
-		smtpc_quit(cn->c);
+	/* the rate limit's timer pumps the route again when a token is due */
+	if (rt->njobs == 0 || !route_rate_ok(rt) ||
+	    (j = route_take(rt)) == NULL) {
+		conn_park(cn);
 		return;
 	}
 	job_prepare(rt->m, cn, j);
@@ -1527,6 +1556,16 @@ route_pump(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (m->stopping)
 		return;
+	/* parked connections first */
+	for (struct conn *cn = LIST_FIRST(&rt->conns), *next;
+	     cn && rt->njobs > 0; cn = next) {
+		next = LIST_NEXT(cn, link);
+		if (!cn->idle)
+			continue;
+		cn->idle = false;
+		evtimer_del(cn->idle_ev);
+		conn_next(cn);
+	}
 	while (rt->njobs > (size_t)rt->connecting && rt->active < rt->limit &&
 	    m->nconns < m->cfg.max_connections && rt->ntargets > 0 &&
 	    rt->dead_until <= now_unix())
@@ -2547,6 +2586,8 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 					job_free(cn->job);
 				else if (cn->job)
 					cn->job->conn = NULL; /* a worker's */
+				if (cn->idle_ev)
+					event_free(cn->idle_ev);
 				free(cn);
 			}
 		}

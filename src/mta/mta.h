@@ -35,8 +35,9 @@ struct mta_config {
 	char *retry_schedule; /* "5m,10m,..." */
 	uint64_t max_queue_lifetime; /* ms */
 	uint64_t delay_warning;	     /* ms; 0 = none */
-	uint64_t connect_timeout, greeting_timeout, command_timeout,
+		uint64_t connect_timeout, greeting_timeout, command_timeout,
 	    data_timeout; /* ms */
+	uint64_t connection_cache_time; /* ms an idle connection is kept */
 	int64_t workers;
 	uint64_t dsn_max_return; /* bytes of the original returned in full */
 	uint64_t log_retention;	 /* ms the message log is kept; 0 = ever */
