@@ -101,8 +101,24 @@ static const char *dkim_sign_fields[] = { "from", "reply-to", "subject", "date",
 /* Signed once more than present: no second From: can be added. */
 static const char *dkim_oversign_fields[] = { "from", NULL };
 
+/*
+ * Keys already parsed and checked by this signer, by their exact PEM
+ * text and algorithm, so that a thread signing many messages with one
+ * domain's keys decodes each key once (a PEM decode costs more than an
+ * RSA signature).  A changed key file is new PEM text: a new entry.
+ */
+#define DKIM_KEY_CACHE 8
+struct dkim_cached_key {
+	char *pem;
+	size_t pemlen;
+	enum dkim_algo algo;
+	EVP_PKEY *pk;
+};
+
 struct dkim_signer {
 	DKIM_LIB *lib; /* for RSA; Ed25519 is signed here (note 5) */
+	struct dkim_cached_key cache[DKIM_KEY_CACHE];
+	unsigned next; /* the entry replaced next */
 };
 
 /* One header field: its bytes without the CRLF that ends it. */
@@ -186,6 +202,15 @@ dkim_signer_free(struct dkim_signer **sp)
 	if (*sp == NULL)
 		return;
 	dkim_close((*sp)->lib);
+	for (int i = 0; i < DKIM_KEY_CACHE; i++) {
+		struct dkim_cached_key *c = &(*sp)->cache[i];
+
+		if (c->pem) {
+			OPENSSL_cleanse(c->pem, c->pemlen);
+			free(c->pem);
+			EVP_PKEY_free(c->pk);
+		}
+	}
 	free(*sp);
 	*sp = NULL;
 }
@@ -909,6 +934,40 @@ dkim_sign_ed25519(const struct dkim_key *k, EVP_PKEY *pk,
 /* ---- signing ---- */
 
 /*
+ * dkim_key_cached - k's key, parsed and checked, from s's cache or
+ * loaded into it; the key stays the cache's.  NULL with err.
+ */
+static EVP_PKEY *
+dkim_key_cached(
+    struct dkim_signer *s, const struct dkim_key *k, char *err, size_t errlen)
+{
+	struct dkim_cached_key *c;
+	EVP_PKEY *pk;
+
+	for (int i = 0; i < DKIM_KEY_CACHE; i++) {
+		c = &s->cache[i];
+		if (c->pem && c->algo == k->algo && c->pemlen == k->pemlen &&
+		    memcmp(c->pem, k->pem, k->pemlen) == 0 &&
+		    dkim_name_ok(k->selector) && dkim_name_ok(k->domain))
+			return c->pk;
+	}
+	if ((pk = dkim_key_load(k, err, errlen)) == NULL)
+		return NULL;
+	c = &s->cache[s->next++ % DKIM_KEY_CACHE];
+	if (c->pem) {
+		OPENSSL_cleanse(c->pem, c->pemlen);
+		free(c->pem);
+		EVP_PKEY_free(c->pk);
+	}
+	c->pem = xmalloc(k->pemlen);
+	memcpy(c->pem, k->pem, k->pemlen);
+	c->pemlen = k->pemlen;
+	c->algo = k->algo;
+	c->pk = pk;
+	return pk;
+}
+
+/*
  * dkim_sign_one - sign m with key k and append the DKIM-Signature field
  * to out.  Returns 0, or -1 with err naming the key.
  */
@@ -920,12 +979,11 @@ dkim_sign_one(struct dkim_signer *s, const struct dkim_key *k,
 	EVP_PKEY *pk;
 	int r = -1;
 
-	if ((pk = dkim_key_load(k, why, sizeof(why))) != NULL) {
+	if ((pk = dkim_key_cached(s, k, why, sizeof(why))) != NULL) {
 		if (k->algo == DKIM_ED25519_SHA256)
 			r = dkim_sign_ed25519(k, pk, m, out, why, sizeof(why));
 		else
 			r = dkim_sign_rsa(s, k, m, out, why, sizeof(why));
-		EVP_PKEY_free(pk);
 	}
 	if (r < 0)
 		snprintf(err, errlen, "DKIM key %s for %s (%s): %s",

@@ -1584,10 +1584,29 @@ route_pump_soon(struct route *rt)
 
 /* ---- workers ---- */
 
+/*
+ * A worker's memory of what a sender domain signs with: whether it is
+ * the account's (asked again after DKIM_OWNER_TTL_MS) and its keys
+ * (loaded again when the key directory changes).
+ */
+#define DKIM_CACHE 16
+#define DKIM_OWNER_TTL_MS 1000
+struct dkim_cache {
+	int64_t account_id;
+	char domain[256];
+	bool mine;
+	uint64_t checked_ms;
+	struct timespec dir_mtime;
+	bool have_keys;
+	struct dkim_keyset ks;
+};
+
 struct worker_ctx {
 	struct mta *m;
 	struct dkim_signer *dkim;
 	struct store *st;
+	struct dkim_cache cache[DKIM_CACHE];
+	unsigned next;
 };
 
 static void
@@ -1703,17 +1722,81 @@ scan_one(void *arg, const char *path, const struct envelope *e)
 	return sc->wc->m->w_stop ? 1 : 0;
 }
 
+/*
+ * worker_dkim_keys - the keys of domain for account_id, or NULL when it
+ * is not the account's or has none; from the worker's cache, checked
+ * against the store every second and against the key directory's mtime
+ * on every use.
+ */
+static const struct dkim_keyset *
+worker_dkim_keys(struct worker_ctx *wc, int64_t account_id, const char *domain)
+{
+	struct dkim_cache *c = NULL;
+	uint64_t now = now_ms();
+	struct timespec mtime = { 0, 0 };
+	struct stat sb;
+	char *dir, err[512];
+	const char *error;
+	struct store *st;
+
+	for (int i = 0; i < DKIM_CACHE; i++)
+		if (wc->cache[i].account_id == account_id &&
+		    strcmp(wc->cache[i].domain, domain) == 0)
+			c = &wc->cache[i];
+	if (c == NULL) {
+		c = &wc->cache[wc->next++ % DKIM_CACHE];
+		dkim_keyset_free(&c->ks);
+		memset(c, 0, sizeof(*c));
+		c->account_id = account_id;
+		snprintf(c->domain, sizeof(c->domain), "%s", domain);
+	}
+	if (c->checked_ms == 0 || now - c->checked_ms >= DKIM_OWNER_TTL_MS) {
+		bool mine = false;
+
+		if ((st = worker_store(wc)) == NULL)
+			return NULL;
+		if (store_domain_is_account(
+			st, account_id, domain, &mine, &error) < 0) {
+			log_write(LOG_WARN, "delivery",
+			    "event=dkim-skipped domain=%s error=\"%s\"", domain,
+			    error);
+			store_close(&wc->st);
+			return NULL;
+		}
+		c->mine = mine;
+		c->checked_ms = now;
+	}
+	if (!c->mine)
+		return NULL;
+	dir = dkim_key_dir(wc->m->data_dir, domain);
+	if (dir != NULL && stat(dir, &sb) == 0)
+		mtime = sb.st_mtim;
+	free(dir);
+	if (!c->have_keys || mtime.tv_sec != c->dir_mtime.tv_sec ||
+	    mtime.tv_nsec != c->dir_mtime.tv_nsec) {
+		dkim_keyset_free(&c->ks);
+		c->have_keys = false;
+		if (dkim_keys_load(wc->m->data_dir, domain, &c->ks, err,
+			sizeof(err)) < 0) {
+			log_write(LOG_WARN, "delivery",
+			    "event=dkim-skipped domain=%s error=\"%s\"", domain,
+			    err);
+			return NULL;
+		}
+		c->have_keys = true;
+		c->dir_mtime = mtime;
+	}
+	return c->ks.n > 0 ? &c->ks : NULL;
+}
+
 /* worker_dkim - sign j's message when its From: domain is the account's */
 static void
 worker_dkim(struct worker_ctx *wc, struct job *j, const char *msg, size_t len)
 {
-	struct mta *m = wc->m;
 	char *from, **domains = NULL, err[512];
 	size_t nd = 0;
 	const char *error;
-	struct dkim_keyset ks;
-	struct store *st;
-	bool mine = false;
+	const struct dkim_keyset *ks;
 
 	if (j->env.account_id == 0 ||
 	    (from = header_field_value(msg, len, "From")) == NULL)
@@ -1724,25 +1807,13 @@ worker_dkim(struct worker_ctx *wc, struct job *j, const char *msg, size_t len)
 	}
 	free(from);
 	str_lower(domains[0]);
-	memset(&ks, 0, sizeof(ks));
-	if ((st = worker_store(wc)) != NULL &&
-	    store_domain_is_account(
-		st, j->env.account_id, domains[0], &mine, &error) < 0) {
-		log_write(LOG_WARN, "delivery",
-		    "event=dkim-skipped id=%s error=\"%s\"", j->env.id, error);
-		store_close(&wc->st);
-	}
-	if (mine &&
-	    dkim_keys_load(m->data_dir, domains[0], &ks, err, sizeof(err)) < 0)
-		log_write(LOG_WARN, "delivery",
-		    "event=dkim-skipped id=%s domain=%s error=\"%s\"",
-		    j->env.id, domains[0], err);
-	else if (mine && ks.n > 0) {
+	ks = worker_dkim_keys(wc, j->env.account_id, domains[0]);
+	if (ks != NULL) {
 		if (wc->dkim == NULL &&
 		    (wc->dkim = dkim_signer_new(err, sizeof(err))) == NULL)
 			log_write(LOG_ERROR, "delivery",
 			    "event=dkim-failed error=\"%s\"", err);
-		else if (dkim_sign_message(wc->dkim, ks.keys, ks.n, msg, len,
+		else if (dkim_sign_message(wc->dkim, ks->keys, ks->n, msg, len,
 			     &j->head, err, sizeof(err)) < 0)
 			log_write(LOG_WARN, "delivery",
 			    "event=dkim-failed id=%s domain=%s error=\"%s\"",
@@ -1750,7 +1821,6 @@ worker_dkim(struct worker_ctx *wc, struct job *j, const char *msg, size_t len)
 		else
 			j->signed_dkim = true;
 	}
-	dkim_keyset_free(&ks);
 	header_domains_free(domains, nd);
 }
 
@@ -1922,9 +1992,11 @@ out:
 static void *
 worker_main(void *arg)
 {
-	struct worker_ctx wc = { arg, NULL, NULL };
+	struct worker_ctx wc;
 	struct mta *m = arg;
 
+	memset(&wc, 0, sizeof(wc));
+	wc.m = m;
 	for (;;) {
 		struct work *w;
 
@@ -1982,6 +2054,8 @@ worker_main(void *arg)
 		work_done(m, w);
 	}
 	dkim_signer_free(&wc.dkim);
+	for (int i = 0; i < DKIM_CACHE; i++)
+		dkim_keyset_free(&wc.cache[i].ks);
 	store_close(&wc.st);
 	return NULL;
 }
