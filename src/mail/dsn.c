@@ -222,6 +222,10 @@ wrap(struct buf *out, const char *text, size_t col, bool fold)
 		while (n > 0) {
 			size_t take = n < DSN_HARD ? n : DSN_HARD;
 
+			/* A cut falls between characters, not inside one. */
+			while (take < n && take > 1 &&
+			    ((unsigned char)p[take] & 0xc0) == 0x80)
+				take--;
 			if (any && col + sep + take >= DSN_WIDTH) {
 				buf_puts(out, "\r\n");
 				col = 0;

@@ -5,6 +5,7 @@
  * bsearch: a few lookups per new domain, never per message.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,8 @@ dest_parse_rate(const char *s, double *rate_r, char *err, size_t errlen)
 		return 0;
 	errno = 0;
 	n = strtod(s, &end);
-	if (errno != 0 || end == s || n <= 0 || *end != '/' || end[1] == '\0' ||
-	    end[2] != '\0') {
+	if (errno != 0 || end == s || !isfinite(n) || n <= 0 || *end != '/' ||
+	    end[1] == '\0' || end[2] != '\0') {
 		snprintf(err, errlen, "rate '%s': expected N/s, N/m or N/h", s);
 		return -1;
 	}
@@ -56,8 +57,14 @@ dest_parse_rate(const char *s, double *rate_r, char *err, size_t errlen)
 	case 'h':
 		*rate_r = n / 3600;
 		break;
-	default:
+		default:
 		snprintf(err, errlen, "rate '%s': expected N/s, N/m or N/h", s);
+		return -1;
+	}
+	if (*rate_r < 1.0 / 3600 || *rate_r > 1e6) {
+		snprintf(err, errlen,
+		    "rate '%s': out of range (from 1/h to 1000000/s)", s);
+		*rate_r = 0;
 		return -1;
 	}
 	return 0;
@@ -305,9 +312,7 @@ dest_table_load(const char *path, int optional,
 		}
 		if ((hash = strchr(p, '#')) != NULL)
 			*hash = '\0';
-		str_trim(p);
-		while (*p == ' ' || *p == '\t')
-			p++;
+		p = str_trim(p);
 		if (*p == '\0')
 			continue;
 		if (dest_parse_line(
@@ -343,9 +348,7 @@ dest_table_load(const char *path, int optional,
 fail:
 	if (f)
 		fclose(f);
-	if (!star_seen)
-		star.relay_host = NULL;
-	free(star.relay_host);
+	free(star.relay_host); /* the '*' line's, or inherited: owned */
 	t->defaults.relay_host = NULL;
 	dest_table_free(&t);
 	return NULL;

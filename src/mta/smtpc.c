@@ -1396,11 +1396,20 @@ on_dot(struct smtpc *c)
 	struct smtpc_txn *t = c->txn;
 	bool early = body_pending(c);
 	struct smtpc_result r;
+	char s[REPLY_STR_MAX];
 
 	if (c->abandon || !c->mail_ok || c->naccepted == 0) {
-		if (c->state == ST_BDAT)
-			no_rcpt_result(c);
+		no_rcpt_result(c);
 		txn_end(c, true);
+		return;
+	}
+	if (early && is_2xx(c->rp.code)) {
+		/* Not for this message, which will never arrive whole: the
+		 * recipients accepted at RCPT get the failure (conn_close). */
+		result_set(&r, 0, "", true,
+		    "%s replied before the end of the message: %s", c->name,
+		    reply_str(c, s, sizeof(s)));
+		conn_close(c, &r);
 		return;
 	}
 	reply_result(c, &r);
