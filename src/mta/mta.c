@@ -48,7 +48,9 @@
  *     loaded and its recipients' last logged state restored.  A spool
  *     file is removed by the log writer only after the events that
  *     finished it are written.  A crash between a delivery and its event
- *     delivers that recipient again (counted in tests).
+ *     delivers that recipient again (counted in tests); sending pauses
+ *     while more than LOG_BACKLOG_MAX events wait to be written, which
+ *     bounds those repeats.
  */
 #include <assert.h>
 #include <errno.h>
@@ -85,8 +87,9 @@
 
 #define HASH_SIZE 65536 /* buckets of the message id table */
 #define LOG_BATCH_MAX 4096
-#define TICK_MS 100    /* the retry timer */
-#define TICK_MAX 10000 /* recipients made ready per tick at most */
+#define LOG_BACKLOG_MAX 64 /* unwritten deliveries before sending pauses */
+#define TICK_MS 100	   /* the retry timer */
+#define TICK_MAX 10000	   /* recipients made ready per tick at most */
 
 enum where { W_NONE, W_DOMAIN, W_ROUTE };
 
@@ -246,6 +249,7 @@ struct logrec {
 	struct logrec *next;
 	struct store_event ev;
 	char reclaim[QUEUE_ID_LEN + 1]; /* "" or a finished message */
+	bool delivered;			/* counted in l_delivered */
 	char strs[];			/* the event's text, in one block */
 };
 
@@ -283,10 +287,13 @@ struct mta {
 
 	/* log writer */
 	pthread_t log_thread;
+	struct event *resume_ev; /* the log writer caught up */
+	bool log_blocked;	 /* a connection waits for it (atomic) */
 	pthread_mutex_t l_mu;
 	pthread_cond_t l_cv;
 	struct logrec *l_head, **l_tail;
 	size_t l_n;
+	size_t l_delivered; /* of which deliveries (atomic) */
 	bool l_stop;
 
 	/* the queue */
@@ -406,7 +413,9 @@ log_event(struct mta *m, const struct qrcpt *r, const char *state,
 	pthread_mutex_lock(&m->l_mu);
 	*m->l_tail = l;
 	m->l_tail = &l->next;
-	m->l_n++;
+	__atomic_add_fetch(&m->l_n, 1, __ATOMIC_RELAXED);
+	if ((l->delivered = strcmp(state, "delivered") == 0))
+		__atomic_add_fetch(&m->l_delivered, 1, __ATOMIC_RELAXED);
 	pthread_cond_signal(&m->l_cv);
 	pthread_mutex_unlock(&m->l_mu);
 }
@@ -515,7 +524,7 @@ log_writer(void *arg)
 		*cut = NULL;
 		if (m->l_head == NULL)
 			m->l_tail = &m->l_head;
-		m->l_n -= n;
+		__atomic_sub_fetch(&m->l_n, n, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&m->l_mu);
 
 		while (n > 0) {
@@ -543,7 +552,17 @@ log_writer(void *arg)
 			next = l->next;
 			if (l->reclaim[0])
 				spool_remove(m->spool, l->reclaim);
+			if (l->delivered)
+				__atomic_sub_fetch(
+				    &m->l_delivered, 1, __ATOMIC_RELAXED);
 			logrec_free(l);
+		}
+		if (__atomic_load_n(&m->log_blocked, __ATOMIC_RELAXED) &&
+		    __atomic_load_n(&m->l_delivered, __ATOMIC_RELAXED) <=
+			LOG_BACKLOG_MAX / 2) {
+			__atomic_store_n(
+			    &m->log_blocked, false, __ATOMIC_RELAXED);
+			event_active(m->resume_ev, 0, 0);
 		}
 		/* a burst (a dead destination's whole queue deferred at once)
 		 * leaves much free heap behind: give it back once drained */
@@ -1526,6 +1545,24 @@ conn_park(struct conn *cn)
 	evtimer_add(cn->idle_ev, &tv);
 }
 
+/*
+ * log_backlogged - whether the message log writer is behind by more than
+ * LOG_BACKLOG_MAX deliveries (other events do not count: a dead
+ * destination's deferrals must not pause the healthy ones).  Sending then
+ * pauses: a delivery whose event is not written is delivered again after a
+ * crash, so the backlog bounds the duplicates a crash can cause (design note
+ * 6).
+ */
+static bool
+log_backlogged(struct mta *m)
+{
+	if (__atomic_load_n(&m->l_delivered, __ATOMIC_RELAXED) <=
+	    LOG_BACKLOG_MAX)
+		return false;
+	__atomic_store_n(&m->log_blocked, true, __ATOMIC_RELAXED);
+	return true;
+}
+
 /* conn_next - give a ready connection its next transaction, or park it */
 static void
 conn_next(struct conn *cn)
@@ -1535,6 +1572,10 @@ conn_next(struct conn *cn)
 
 	if (cn->msgs >= rt->pol.messages_per_connection || rt->m->stopping) {
 		smtpc_quit(cn->c);
+		return;
+	}
+	if (log_backlogged(rt->m)) {
+		conn_park(cn);
 		return;
 	}
 	/* the rate limit's timer pumps the route again when a token is due */
@@ -1556,6 +1597,8 @@ route_pump(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (m->stopping)
 		return;
+	if (log_backlogged(m))
+		return; /* on_resume pumps again */
 	/* parked connections first */
 	for (struct conn *cn = LIST_FIRST(&rt->conns), *next;
 	     cn && rt->njobs > 0; cn = next) {
@@ -2290,6 +2333,20 @@ on_intake(evutil_socket_t fd, short what, void *arg)
 	free(ids);
 }
 
+/* on_resume - the log writer caught up: every route may send again */
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta *m = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t h = 0; h < m->nroutes_cap; h++)
+		for (struct route *rt = m->routes[h]; rt; rt = rt->hnext)
+			if (rt->njobs > 0)
+				route_pump_soon(rt);
+}
+
 /*
  * on_tick - every TICK_MS: recipients whose retry time came, at most
  * TICK_MAX per tick, so that a large queue coming due at once (a dead
@@ -2596,6 +2653,7 @@ mta_new(const struct mta_config *cfg, const char *hostname,
 	m->intake_ev = event_new(m->base, -1, 0, on_intake, m);
 	m->done_ev = event_new(m->base, -1, 0, on_done, m);
 	m->tick_ev = event_new(m->base, -1, EV_PERSIST, on_tick, m);
+	m->resume_ev = event_new(m->base, -1, 0, on_resume, m);
 	return m;
 fail:
 	mta_free(&m);
@@ -2778,6 +2836,7 @@ mta_free(struct mta **mp)
 		event_free(m->intake_ev);
 		event_free(m->done_ev);
 		event_free(m->tick_ev);
+		event_free(m->resume_ev);
 	}
 	if (m->stop_ev)
 		event_free(m->stop_ev);
