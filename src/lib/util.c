@@ -1,6 +1,9 @@
 /*
  * util.c - small generic helpers (see util.h).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -273,4 +276,25 @@ parse_duration_ms(const char *s, uint64_t *out)
 		86400000 };
 
 	return parse_scaled(s, units, mult, NELEM(units), out);
+}
+
+/* sockaddr_text - the address of sa as text into ip, and its port */
+int
+sockaddr_text(const struct sockaddr *sa, char *ip, size_t iplen)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen);
+		return ntohs(in->sin_port);
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen);
+		return ntohs(in6->sin6_port);
+	}
+	snprintf(ip, iplen, "?");
+	return 0;
 }

@@ -63,6 +63,13 @@ void time_iso8601(time_t t, char *out, size_t outlen);
 /* now_ms - monotonic milliseconds */
 uint64_t now_ms(void);
 
+struct sockaddr;
+/*
+ * sockaddr_text - the address of sa (IPv4 or IPv6) as text into ip
+ * ("?" for another family); returns its port.
+ */
+int sockaddr_text(const struct sockaddr *sa, char *ip, size_t iplen);
+
 /*
  * parse_size - parse "123", "10k", "50M", "1G" (powers of 1024) into
  * *out; returns 0, or -1 on a malformed or overflowing value.

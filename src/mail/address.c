@@ -718,3 +718,23 @@ mail_addr_format(const struct mail_addr *a)
 	}
 	return b.data != NULL ? b.data : xstrdup("");
 }
+
+bool
+mail_domain_is_normal(const char *d)
+{
+	size_t total = strlen(d);
+
+	if (total == 0 || total > 253)
+		return false;
+	for (;;) {
+		size_t n = strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-");
+
+		if (n == 0 || n > 63 || d[0] == '-' || d[n - 1] == '-')
+			return false;
+		if (d[n] == '\0')
+			return true;
+		if (d[n] != '.')
+			return false;
+		d += n + 1;
+	}
+}

@@ -101,6 +101,15 @@ int mail_domain_normalize(
     const char *domain, char **ascii_r, const char **error_r);
 
 /*
+ * mail_domain_is_normal - whether d is already in the form
+ * mail_domain_normalize returns for a name (not a literal): lower-case
+ * labels of [a-z0-9-], 1..63 octets, no leading or trailing hyphen, no
+ * trailing dot, at most 253 octets.  What the store keeps and what may
+ * name a directory.
+ */
+bool mail_domain_is_normal(const char *d);
+
+/*
  * mail_utf8_valid - whether the len bytes at s are well-formed UTF-8
  * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
  * NUL bytes count as valid here; callers that care reject them first.

@@ -70,6 +70,7 @@
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/util.h"
+#include "mail/address.h"
 #include "mail/dkim.h"
 
 #define DKIM_SIG_NAME "DKIM-Signature"
@@ -77,7 +78,6 @@
 #define DKIM_PEM_MAX (64 * 1024) /* a key file larger than this is not one */
 #define DKIM_RSA_MIN_BITS 1024	 /* RFC 8301 section 3.2 */
 #define DKIM_RSA_MAX_BITS 4096
-#define DKIM_DOMAIN_MAX 253
 #define DKIM_MARGIN 75	       /* columns of a folded field: libopendkim's */
 #define DKIM_ED25519_SIGLEN 64 /* bytes of an Ed25519 signature */
 
@@ -1141,21 +1141,7 @@ dkim_selector_valid(const char *s)
 bool
 dkim_domain_valid(const char *d)
 {
-	size_t total = strlen(d);
-
-	if (total == 0 || total > DKIM_DOMAIN_MAX)
-		return false;
-	for (;;) {
-		size_t n = strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-");
-
-		if (n == 0 || n > 63 || d[0] == '-' || d[n - 1] == '-')
-			return false;
-		if (d[n] == '\0')
-			return true;
-		if (d[n] != '.')
-			return false;
-		d += n + 1;
-	}
+	return mail_domain_is_normal(d);
 }
 
 char *

@@ -222,27 +222,6 @@ body_pending(const struct smtpc *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
 }
 
-/* sockaddr_text - the address of sa as text into ip, and its port */
-static int
-sockaddr_text(const struct sockaddr *sa, char *ip, size_t iplen)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen);
-		return ntohs(in->sin_port);
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 =
-		    (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen);
-		return ntohs(in6->sin6_port);
-	}
-	snprintf(ip, iplen, "?");
-	return 0;
-}
-
 /* is_ip_literal - whether host is an address rather than a name */
 static bool
 is_ip_literal(const char *host)

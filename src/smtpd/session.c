@@ -1651,27 +1651,6 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* sockaddr_text - the address of sa as text into ip, and its port */
-static int
-sockaddr_text(const struct sockaddr *sa, char *ip, size_t iplen)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen);
-		return ntohs(in->sin_port);
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 =
-		    (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen);
-		return ntohs(in6->sin6_port);
-	}
-	snprintf(ip, iplen, "?");
-	return 0;
-}
-
 /*
  * admit - count the connection against smtpd.max_connections and
  * smtpd.max_connections_per_ip; over a limit, answer 421 (without TLS,

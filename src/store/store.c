@@ -38,6 +38,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "mail/address.h"
 #include "store/store-private.h"
 #include "store/store.h"
 
@@ -46,7 +47,6 @@
 #define STORE_ROLE_MAX 32
 #define STORE_PASSWORD_MAX 1024
 #define STORE_USERNAME_MAX 127
-#define STORE_DOMAIN_MAX 253
 #define STORE_META_KEY_MAX 128
 
 /* The domain-separation key of store_secret_hash(); never change it. */
@@ -873,21 +873,7 @@ store_credential_revoke(struct store *s, int64_t account_id,
 static bool
 store_domain_valid(const char *d)
 {
-	size_t total = strlen(d);
-
-	if (total == 0 || total > STORE_DOMAIN_MAX)
-		return false;
-	for (;;) {
-		size_t n = strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-");
-
-		if (n == 0 || n > 63 || d[0] == '-' || d[n - 1] == '-')
-			return false;
-		if (d[n] == '\0')
-			return true;
-		if (d[n] != '.')
-			return false;
-		d += n + 1;
-	}
+	return mail_domain_is_normal(d);
 }
 
 int

@@ -46,6 +46,8 @@ from aiosmtpd.smtp import SMTP, AuthResult
 # deliberate hang-up) and tracebacks of sessions a client ended on purpose
 # (a TLS handshake refused by a verifying client) would clutter the test
 # output; the tests check what the sinks recorded instead
+from harness import wait_until  # noqa: E402,F401  (one poller for all)
+
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
@@ -109,15 +111,15 @@ def make_cert(directory, cn):
     return crt, key
 
 
-def wait_until(cond, timeout, interval=0.05):
-    """Poll cond() until it is true (return its value) or timeout seconds
-    pass (return its last, false value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
+class Managed:
+    """start() on entering a with block, stop() on leaving it."""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
 
 
 class Rule:
@@ -305,7 +307,7 @@ class _Controller(Controller):
         return _SMTP(self.handler, self.sink, **self.SMTP_kwargs)
 
 
-class AioSink:
+class AioSink(Managed):
     """An aiosmtpd server on host:port recording what it receives.
 
     tls: offer STARTTLS with a self-signed certificate for tls_cn
@@ -476,13 +478,6 @@ class AioSink:
             self.controller = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
     # ---- reading ----
     def received(self):
         with self.lock:
@@ -498,7 +493,7 @@ class AioSink:
         return [r for m in self.received() for r in m.rcpt_tos]
 
 
-class SilentServer:
+class SilentServer(Managed):
     """Accepts TCP connections on host:port and never sends a byte; keeps
     them open until the client closes them (or stop())."""
 
@@ -557,13 +552,6 @@ class SilentServer:
         for c in self._socks:
             c.close()
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
 
 class SinkMessage:
     """A message captured by smtp-sink (-d): envelope from the X- fields,
@@ -609,7 +597,7 @@ class SinkMessage:
             self.mail_from, self.rcpt_tos, len(self.data))
 
 
-class SmtpSink:
+class SmtpSink(Managed):
     """Postfix's smtp-sink on host:port, capturing every message with -d.
 
     flags: more smtp-sink options, e.g. ["-f", "RCPT", "-B", "550 5.1.1 no"]
@@ -721,13 +709,6 @@ class SmtpSink:
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
 
 class PostfixMessage:
     """One message Postfix's virtual(8) delivered into the sink's Maildir:
@@ -768,7 +749,7 @@ class PostfixMessage:
             self.mail_from, self.rcpt, len(self.data), self.protocol)
 
 
-class PostfixSink:
+class PostfixSink(Managed):
     """A private Postfix instance (its own main.cf, master.cf, queue) whose
     smtpd listens on host:port, offers STARTTLS with a self-signed
     certificate, CHUNKING, SMTPUTF8, DSN and PIPELINING (Postfix's
@@ -950,10 +931,3 @@ tlsmgr    unix  -       -       n       1000?   1       tlsmgr
                         pass
             self.started = False
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
