@@ -23,6 +23,7 @@
 
 #define CONTROL_LINE_MAX 65536
 #define CONTROL_TIMEOUT 10
+#define CONTROL_LOW_WATER 65536 /* ask for more below this */
 
 struct control {
 	struct evconnlistener *lev;
@@ -31,58 +32,89 @@ struct control {
 	void *arg;
 };
 
+/* One client: its command and the answer's progress. */
+struct ctl_client {
+	struct control *c;
+	struct bufferevent *bev;
+	char *line;
+	struct control_cursor cur;
+	bool more; /* the handler has more to say */
+};
+
 static void
-ctl_client_event(struct bufferevent *bev, short what, void *arg)
+ctl_client_free(struct ctl_client *cl)
 {
-	(void)what;
-	(void)arg;
-	bufferevent_free(bev);
+	bufferevent_free(cl->bev);
+	free(cl->line);
+	free(cl);
 }
 
 static void
+ctl_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	ctl_client_free(arg);
+}
+
+/* ctl_answer - the next part of the answer, into the output buffer */
+static void
+ctl_answer(struct ctl_client *cl)
+{
+	struct buf out = BUF_INIT;
+
+	cl->more = cl->c->handler(cl->c->arg, cl->line, &out, &cl->cur) != 0;
+	bufferevent_write(cl->bev, out.data ? out.data : "", out.len);
+	buf_free(&out);
+}
+
+/* ctl_client_written - the output went below the low-water mark */
+static void
 ctl_client_written(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_free(bev);
+	struct ctl_client *cl = arg;
+
+	if (cl->more)
+		ctl_answer(cl);
+	else if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		ctl_client_free(cl);
 }
 
 static void
 ctl_client_read(struct bufferevent *bev, void *arg)
 {
-	struct control *c = arg;
+	struct ctl_client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct buf out = BUF_INIT;
 	size_t len;
-	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 
-	if (line == NULL) {
+	if ((cl->line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) == NULL) {
 		if (evbuffer_get_length(in) > CONTROL_LINE_MAX)
-			bufferevent_free(bev);
+			ctl_client_free(cl);
 		return;
 	}
-	c->handler(c->arg, line, &out);
-	free(line);
 	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, ctl_client_written, ctl_client_event, c);
-	bufferevent_write(bev, out.data ? out.data : "", out.len);
-	buf_free(&out);
+	bufferevent_setwatermark(bev, EV_WRITE, CONTROL_LOW_WATER, 0);
+	ctl_answer(cl);
+	if (!cl->more && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		ctl_client_free(cl);
 }
 
 static void
 ctl_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	struct control *c = arg;
-	struct bufferevent *bev = bufferevent_socket_new(
-	    evconnlistener_get_base(lev), fd, BEV_OPT_CLOSE_ON_FREE);
+	struct ctl_client *cl = xcalloc(1, sizeof(*cl));
 	struct timeval tv = { CONTROL_TIMEOUT, 0 };
 
 	(void)sa;
 	(void)salen;
-	bufferevent_setcb(bev, ctl_client_read, NULL, ctl_client_event, c);
-	bufferevent_set_timeouts(bev, &tv, &tv);
-	bufferevent_enable(bev, EV_READ);
+	cl->c = arg;
+	cl->bev = bufferevent_socket_new(
+	    evconnlistener_get_base(lev), fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(
+	    cl->bev, ctl_client_read, ctl_client_written, ctl_client_event, cl);
+	bufferevent_set_timeouts(cl->bev, &tv, &tv);
+	bufferevent_enable(cl->bev, EV_READ);
 }
 
 struct control *

@@ -14,8 +14,22 @@
 struct event_base;
 struct control;
 
-/* control_handler - answer line (without its newline) into out */
-typedef void control_handler(void *arg, const char *line, struct buf *out);
+/*
+ * The state of one answer in progress: the handler's own position (pos)
+ * and count, zero at the first call.
+ */
+struct control_cursor {
+	size_t pos;
+	size_t count;
+};
+
+/*
+ * control_handler - answer line (without its newline) into out.  A long
+ * answer is given in parts: return 1 to be called again (same line,
+ * same cursor) once the client has read what was written, 0 when done.
+ */
+typedef int control_handler(
+    void *arg, const char *line, struct buf *out, struct control_cursor *cur);
 
 /*
  * control_new - listen on path (a stale socket there is replaced) and

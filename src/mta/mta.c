@@ -87,6 +87,7 @@
 
 #define HASH_SIZE 65536 /* buckets of the message id table */
 #define LOG_BATCH_MAX 4096
+#define LIST_CHUNK 262144  /* bytes of a `queue list` answer per part */
 #define LOG_BACKLOG_MAX 64 /* unwritten deliveries before sending pauses */
 #define TICK_MS 100	   /* the retry timer */
 #define TICK_MAX 10000	   /* recipients made ready per tick at most */
@@ -2470,20 +2471,22 @@ ctl_list_line(struct buf *out, const struct qrcpt *r)
  *   [account=ID] [id=QID ...]
  * The reply is lines of text ending with "ok N" or "error ...".
  */
-static void
-mta_control(void *arg, const char *line, struct buf *out)
+static int
+mta_control(
+    void *arg, const char *line, struct buf *out, struct control_cursor *cur)
 {
 	struct mta *m = arg;
 	char *copy = xstrdup(line), *save = NULL, *verb, *tok;
 	struct select s = { NULL, NULL, -1, NULL, 0 };
 	size_t count = 0, ids_cap = 0;
 	bool list;
+	int more = 0;
 
 	verb = strtok_r(copy, " ", &save);
 	if (verb == NULL) {
 		buf_puts(out, "error empty command\n");
 		free(copy);
-		return;
+		return 0;
 	}
 	while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
 		if (strncmp(tok, "state=", 6) == 0)
@@ -2532,9 +2535,17 @@ mta_control(void *arg, const char *line, struct buf *out)
 		buf_printf(out, "ok %zu\n", count);
 		goto out;
 	}
-	for (size_t b = 0; b < HASH_SIZE; b++) {
+	/* A list is sent in parts of about LIST_CHUNK bytes, resumed at the
+	 * next hash bucket (messages may come and go in between: each is
+	 * listed at most once, as it was when its bucket was reached). */
+	for (size_t b = list ? cur->pos : 0; b < HASH_SIZE; b++) {
 		struct qmsg *q, *qnext;
 
+		if (list && out->len >= LIST_CHUNK) {
+			cur->pos = b;
+			more = 1;
+			break;
+		}
 		for (q = m->msgs[b]; q; q = qnext) {
 			qnext = q->hnext;
 			if (!select_msg(&s, q))
@@ -2547,7 +2558,7 @@ mta_control(void *arg, const char *line, struct buf *out)
 					continue;
 				if (list) {
 					ctl_list_line(out, r);
-					count++;
+					cur->count++;
 				} else if (ctl_act(m, verb, r)) {
 					count++;
 					if (last && strcmp(verb, "delete") == 0)
@@ -2556,10 +2567,12 @@ mta_control(void *arg, const char *line, struct buf *out)
 			}
 		}
 	}
-	buf_printf(out, "ok %zu\n", count);
+	if (!more)
+		buf_printf(out, "ok %zu\n", list ? cur->count : count);
 out:
 	free(s.ids);
 	free(copy);
+	return more;
 }
 
 /* ---- life cycle ---- */
