@@ -94,25 +94,58 @@ last_replies_clear(struct last_replies *lr)
 	lr->n = 0;
 }
 
+/* The accounts' names by id, for the ACCOUNT column. */
+struct account_names {
+	int64_t *ids;
+	char **names;
+	size_t n;
+};
+
+static int
+account_name_add(void *arg, const struct store_account *a)
+{
+	struct account_names *an = arg;
+
+	an->ids = xrealloc(an->ids, (an->n + 1) * sizeof(*an->ids));
+	an->names = xrealloc(an->names, (an->n + 1) * sizeof(*an->names));
+	an->ids[an->n] = a->id;
+	an->names[an->n++] = xstrdup(a->name);
+	return 0;
+}
+
+/* account_name - the name of id, "-" for mail of no account */
+static const char *
+account_name(const struct account_names *an, int64_t id)
+{
+	for (size_t i = 0; i < an->n; i++)
+		if (an->ids[i] == id)
+			return an->names[i];
+	return "-";
+}
+
 /*
- * print_list - the engine's list lines "ID STATE ATTEMPTS NEXT ACCOUNT
- * <SENDER> RCPT IDX" printed without IDX and with the recipient's last
- * reply from the message log (the engine keeps no reply text in
- * memory); lines of one message come together, so the log is read once
- * per message.
+ * print_list - the engine's list lines "ID STATE ATTEMPTS NEXT
+ * ACCOUNT_ID <SENDER> RCPT IDX" printed with the account's name, without
+ * IDX and with the recipient's last reply from the message log (the engine
+ * keeps no reply text in memory); lines of one message come together, so the
+ * log is read once per message.
  */
 static void
 print_list(struct cli *c, char *text, const char *end)
 {
 	struct store *st = cli_store(c);
 	struct last_replies lr = { NULL, 0 };
+	struct account_names an = { NULL, NULL, 0 };
 	char cur[QUEUE_ID_LEN + 1] = "", q[600];
 	char *line = text, *nl;
+	const char *error;
 
+	if (st && store_account_list(st, account_name_add, &an, &error) < 0)
+		log_write(LOG_WARN, "cli", "error=\"%s\"", error);
 	for (; line && line < end; line = nl ? nl + 1 : NULL) {
-		char *sp;
+		char *sp, *f[7], *save = NULL;
 		size_t idx;
-		const char *error;
+		int nf = 0;
 
 		if ((nl = strchr(line, '\n')) != NULL)
 			*nl = '\0';
@@ -132,13 +165,25 @@ print_list(struct cli *c, char *text, const char *end)
 				log_write(
 				    LOG_WARN, "cli", "error=\"%s\"", error);
 		}
-		printf("%s", line);
+		for (char *t = strtok_r(line, " ", &save); t && nf < 7;
+		     t = strtok_r(NULL, " ", &save))
+			f[nf++] = t;
+		if (nf == 7)
+			printf("%s %s %s %s %s %s %s", f[0], f[1], f[2], f[3],
+			    account_name(&an, strtoll(f[4], NULL, 10)), f[5],
+			    f[6]);
+		else
+			printf("%s", line);
 		if (idx < lr.n && lr.reply[idx])
 			printf(
 			    " \"%s\"", log_quote(lr.reply[idx], q, sizeof(q)));
 		printf("\n");
 	}
 	last_replies_clear(&lr);
+	for (size_t i = 0; i < an.n; i++)
+		free(an.names[i]);
+	free(an.names);
+	free(an.ids);
 	store_close(&st);
 }
 
