@@ -156,7 +156,6 @@ struct route {
 	int64_t limit, active;
 	int64_t connecting;  /* connections not ready yet */
 	bool smarthost;	     /* mta.relayhost: AUTH with its credentials */
-	int fails;	     /* failed connections in a row */
 	uint32_t dead_until; /* unix seconds */
 	char dead_reason[SMTPC_REPLY_MAX + 32];
 	double tokens;
@@ -301,14 +300,13 @@ struct mta {
 	struct qmsg **msgs; /* hash by id */
 	size_t nmsgs;
 	struct domain **domains;
-	size_t ndomains_cap, ndomains;
+	size_t ndomains_cap;
 	struct route **routes;
-	size_t nroutes_cap, nroutes;
+	size_t nroutes_cap;
 	struct acct **accts;
 	struct qrcpt **heap;
 	size_t nheap, heap_cap;
 	int64_t nconns;
-	bool scanning;
 };
 
 static void route_pump_soon(struct route *rt);
@@ -1049,7 +1047,6 @@ route_get(struct mta *m, const char *key, const char *name,
 	LIST_INIT(&rt->conns);
 	rt->hnext = m->routes[h];
 	m->routes[h] = rt;
-	m->nroutes++;
 	return rt;
 }
 
@@ -1225,7 +1222,6 @@ domain_get(struct mta *m, const char *name)
 	TAILQ_INIT(&d->waiting);
 	d->hnext = m->domains[h];
 	m->domains[h] = d;
-	m->ndomains++;
 	return d;
 }
 
@@ -1275,7 +1271,6 @@ conn_on_ready(void *arg, struct smtpc *c)
 	(void)c;
 	if (!cn->ready_once) {
 		cn->ready_once = true;
-		cn->rt->fails = 0;
 		cn->rt->connecting--;
 	}
 	conn_next(cn);
@@ -1317,10 +1312,10 @@ conn_on_done(void *arg, struct smtpc *c, struct smtpc_txn *txn)
 			any_ok = true;
 			log_write(LOG_INFO, "delivery",
 			    "event=delivered id=%s rcpt=%s relay=%s tls=%s "
-			    "attempt=%d reply=\"%s\"",
+			    "dkim=%s attempt=%d reply=\"%s\"",
 			    j->msg->id, rcpt_addr(r), relay,
-			    tls[0] ? p->tls_version : "none", r->attempts,
-			    reply);
+			    tls[0] ? p->tls_version : "none",
+			    j->signed_dkim ? "yes" : "no", r->attempts, reply);
 			rcpt_final(m, r, "delivered", relay, reply, tls);
 		} else if (res->code >= 500) {
 			failed[nfailed] = r;
@@ -1365,7 +1360,6 @@ conn_on_close(void *arg, struct smtpc *c, const struct smtpc_result *error)
 		char reply[SMTPC_REPLY_MAX + 32];
 
 		reply_text(error, reply, sizeof(reply));
-		rt->fails++;
 		if (rt->limit > 1)
 			rt->limit--;
 		log_write(LOG_INFO, "delivery",
@@ -2265,7 +2259,6 @@ on_done(evutil_socket_t fd, short what, void *arg)
 			for (size_t i = 0; i < w->nmsgs; i++)
 				msg_add(m, w->msgs[i]);
 			if (w->scan_done) {
-				m->scanning = false;
 				log_write(LOG_INFO, "delivery",
 				    "event=recovered messages=%zu", m->nmsgs);
 			}
@@ -2697,7 +2690,6 @@ mta_run(struct mta *m, char *err, size_t errlen)
 	for (size_t i = 0; i < m->nworkers; i++)
 		pthread_create(&m->workers[i], NULL, worker_main, m);
 	pthread_create(&m->log_thread, NULL, log_writer, m);
-	m->scanning = true;
 	w = xcalloc(1, sizeof(*w));
 	w->kind = W_SCAN;
 	work_submit(m, w);
