@@ -14,7 +14,9 @@
  *     account id except in store_domain_owner() (for administrative
  *     tools: `herald dkim keygen`), and STORE_STMT_EVENT_HISTORY, the
  *     operator's view of the node's message log (store_event_history
- *     with account_id STORE_ANY_ACCOUNT).
+ *     with account_id STORE_ANY_ACCOUNT).  Tables without account_id
+ *     (subscriptions) are reached through a join or subquery on
+ *     contacts.account_id = ?.
  *  2. "Not found" is decided from rows returned (RETURNING id on UPDATE
  *     and DELETE), never from a second query, so it holds under
  *     concurrent writers.
@@ -175,6 +177,56 @@ static const struct store_stmt store_stmts[STORE_STMT_COUNT] = {
 	STMT(STORE_STMT_EVENT_PURGE,
 	    "DELETE FROM delivery_events WHERE id IN (SELECT id FROM"
 	    " delivery_events WHERE at < ? ORDER BY id LIMIT ?)"),
+	STMT(STORE_STMT_LIST_INSERT,
+	    "INSERT INTO lists (account_id, name, description, optin,"
+	    " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id"),
+	STMT(STORE_STMT_LIST_FIND,
+	    "SELECT id, name, description, optin, created_at FROM lists"
+	    " WHERE account_id = ? AND name = ?"),
+	STMT(STORE_STMT_LIST_LIST,
+	    "SELECT id, name, description, optin, created_at FROM lists"
+	    " WHERE account_id = ? ORDER BY name"),
+	STMT(STORE_STMT_LIST_DELETE,
+	    "DELETE FROM lists WHERE account_id = ? AND name = ? RETURNING id"),
+	STMT(STORE_STMT_LIST_OPTIN,
+	    "SELECT optin FROM lists WHERE account_id = ? AND id = ?"),
+	STMT(STORE_STMT_SUPPR_INSERT,
+	    "INSERT INTO suppressions (account_id, email, reason, created_at)"
+	    " VALUES (?, ?, ?, ?) ON CONFLICT (account_id, email)"
+	    " DO UPDATE SET reason = excluded.reason"),
+	STMT(STORE_STMT_SUPPR_CHECK,
+	    "SELECT 1 FROM suppressions WHERE account_id = ? AND email = ?"),
+	STMT(STORE_STMT_SUPPR_DELETE,
+	    "DELETE FROM suppressions WHERE account_id = ? AND email = ?"
+	    " RETURNING 1"),
+	STMT(STORE_STMT_CONTACT_FIND,
+	    "SELECT id, name, status FROM contacts"
+	    " WHERE account_id = ? AND email = ?"),
+	STMT(STORE_STMT_CONTACT_INSERT,
+	    "INSERT INTO contacts (account_id, email, name, status,"
+	    " created_at, updated_at) VALUES (?, ?, ?, 'enabled', ?, ?)"
+	    " RETURNING id"),
+	STMT(STORE_STMT_CONTACT_SET_NAME,
+	    "UPDATE contacts SET name = ?, updated_at = ?"
+	    " WHERE account_id = ? AND id = ? RETURNING id"),
+	STMT(STORE_STMT_SUB_FIND,
+	    "SELECT s.status FROM subscriptions s"
+	    " JOIN contacts c ON c.id = s.contact_id"
+	    " WHERE c.account_id = ? AND s.contact_id = ? AND s.list_id = ?"),
+	/* The join keeps the contact and the list in the same account. */
+	STMT(STORE_STMT_SUB_INSERT,
+	    "INSERT INTO subscriptions (contact_id, list_id, status,"
+	    " created_at, updated_at, consent_source, consent_ip, consent_at)"
+	    " SELECT c.id, l.id, ?, ?, ?, ?, ?, ? FROM contacts c"
+	    " JOIN lists l ON l.account_id = c.account_id"
+	    " WHERE c.account_id = ? AND c.id = ? AND l.id = ?"
+	    " RETURNING contact_id"),
+	STMT(STORE_STMT_SUB_UPDATE,
+	    "UPDATE subscriptions SET status = ?, updated_at = ?,"
+	    " consent_source = ?, consent_ip = ?, consent_at = ?"
+	    " WHERE contact_id = ? AND list_id = ? AND contact_id IN"
+	    " (SELECT id FROM contacts WHERE account_id = ?)"
+	    " RETURNING contact_id"),
 };
 #undef STMT
 
@@ -1458,4 +1510,504 @@ store_set_durable(struct store *s, bool durable, const char **error_r)
 	if (s->driver->set_durable(s->conn, durable, &err) < 0)
 		return store_fail(s, error_r, "%s", err);
 	return 0;
+}
+
+/* ---- lists ---- */
+
+#define STORE_CONTACT_NAME_MAX 256
+#define STORE_CONSENT_SOURCE_MAX 256
+
+/* store_text_valid - at most max bytes, at least min, no control byte */
+static bool
+store_text_valid(const char *str, size_t min, size_t max)
+{
+	size_t n = 0;
+
+	for (; str[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)str[n];
+
+		if (c < 0x20 || c == 0x7f || n >= max)
+			return false;
+	}
+	return n >= min;
+}
+
+static bool
+store_optin_valid(const char *optin)
+{
+	return strcmp(optin, "single") == 0 || strcmp(optin, "double") == 0;
+}
+
+int
+store_list_create(struct store *s, int64_t account_id, const char *name,
+    const char *description, const char *optin, int64_t *id_r,
+    const char **error_r)
+{
+	const char *desc = description != NULL ? description : "";
+	struct store_value p[] = { P_INT(account_id), P_TEXT(name),
+		P_TEXT(desc), P_TEXT(optin), P_INT((int64_t)time(NULL)) };
+	struct store_int_result r;
+	const char *err;
+	char q[65];
+	int ret;
+
+	if (!store_text_valid(name, 1, STORE_LIST_NAME_MAX))
+		return store_fail(s, error_r,
+		    "invalid list name '%s': use 1-%d bytes, no control "
+		    "characters",
+		    store_quote(name, q), STORE_LIST_NAME_MAX);
+	if (!store_text_valid(desc, 0, STORE_LIST_DESCRIPTION_MAX))
+		return store_fail(s, error_r,
+		    "invalid description of list '%s': at most %d bytes, no "
+		    "control characters",
+		    store_quote(name, q), STORE_LIST_DESCRIPTION_MAX);
+	if (!store_optin_valid(optin))
+		return store_fail(s, error_r,
+		    "invalid opt-in '%s' of list '%s': use single or double",
+		    store_quote(optin, q), name);
+	ret = store_query_int(s, STORE_STMT_LIST_INSERT, p, NELEM(p), &r, &err);
+	if (ret == STORE_DB_UNIQUE)
+		return store_fail(s, error_r,
+		    "list '%s' already exists in this account",
+		    store_quote(name, q));
+	if (ret == STORE_DB_FOREIGN_KEY)
+		return store_fail(s, error_r, "no account with id %lld",
+		    (long long)account_id);
+	if (ret < 0)
+		return store_fail(s, error_r, "creating list '%s': %s",
+		    store_quote(name, q), err);
+	if (id_r != NULL)
+		*id_r = r.value;
+	return 0;
+}
+
+struct store_list_ctx {
+	struct store *s;
+	struct store_list *out; /* find */
+	bool found;
+	int (*cb)(void *, const struct store_list *); /* list */
+	void *arg;
+	int stop;
+};
+
+static int
+store_list_row(void *arg, const struct store_value *cols, size_t ncols)
+{
+	struct store_list_ctx *ctx = arg;
+	struct store_list l;
+
+	assert(ncols == 5);
+	memset(&l, 0, sizeof(l));
+	l.id = cols[0].i;
+	store_copy(l.name, sizeof(l.name), &cols[1]);
+	store_copy(l.description, sizeof(l.description), &cols[2]);
+	store_copy(l.optin, sizeof(l.optin), &cols[3]);
+	l.created_at = cols[4].i;
+	if (ctx->out != NULL) {
+		*ctx->out = l;
+		ctx->found = true;
+		return 1;
+	}
+	ctx->s->in_callback = true;
+	ctx->stop = ctx->cb(ctx->arg, &l);
+	ctx->s->in_callback = false;
+	return ctx->stop;
+}
+
+int
+store_list_find(struct store *s, int64_t account_id, const char *name,
+    struct store_list *out, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_TEXT(name) };
+	struct store_list_ctx ctx = { .s = s, .out = out };
+	const char *err;
+	char q[65];
+
+	if (store_query(s, STORE_STMT_LIST_FIND, p, NELEM(p), store_list_row,
+		&ctx, &err) < 0)
+		return store_fail(s, error_r, "looking up list '%s': %s",
+		    store_quote(name, q), err);
+	if (!ctx.found)
+		return store_not_found(s, error_r,
+		    "no list '%s' in this account", store_quote(name, q));
+	return 0;
+}
+
+int
+store_list_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_list *list), void *arg,
+    const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id) };
+	struct store_list_ctx ctx = { .s = s, .cb = cb, .arg = arg };
+	const char *err;
+
+	if (store_query(s, STORE_STMT_LIST_LIST, p, NELEM(p), store_list_row,
+		&ctx, &err) < 0)
+		return store_fail(s, error_r, "listing lists: %s", err);
+	return store_stopped(s, ctx.stop, error_r);
+}
+
+int
+store_list_delete(
+    struct store *s, int64_t account_id, const char *name, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_TEXT(name) };
+	struct store_int_result r;
+	const char *err;
+	char q[65];
+
+	if (store_query_int(s, STORE_STMT_LIST_DELETE, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(s, error_r, "deleting list '%s': %s",
+		    store_quote(name, q), err);
+	if (r.rows == 0)
+		return store_not_found(s, error_r,
+		    "no list '%s' in this account", store_quote(name, q));
+	return 0;
+}
+
+/* ---- suppressions ---- */
+
+static bool
+store_reason_valid(const char *reason)
+{
+	static const char *const reasons[] = { "unsubscribed", "hard_bounce",
+		"complaint", "manual" };
+
+	for (size_t i = 0; i < NELEM(reasons); i++)
+		if (strcmp(reason, reasons[i]) == 0)
+			return true;
+	return false;
+}
+
+int
+store_suppression_add(struct store *s, int64_t account_id, const char *email,
+    const char *reason, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_TEXT(email),
+		P_TEXT(reason), P_INT((int64_t)time(NULL)) };
+	const char *err;
+	char q[65];
+	int ret;
+
+	if (!store_email_valid(email))
+		return store_fail(s, error_r, "invalid email address '%s'",
+		    store_quote(email, q));
+	if (!store_reason_valid(reason))
+		return store_fail(s, error_r,
+		    "invalid suppression reason '%s': use unsubscribed, "
+		    "hard_bounce, complaint or manual",
+		    store_quote(reason, q));
+	ret = store_query(
+	    s, STORE_STMT_SUPPR_INSERT, p, NELEM(p), NULL, NULL, &err);
+	if (ret == STORE_DB_FOREIGN_KEY)
+		return store_fail(s, error_r, "no account with id %lld",
+		    (long long)account_id);
+	if (ret < 0)
+		return store_fail(
+		    s, error_r, "suppressing '%s': %s", email, err);
+	return 0;
+}
+
+int
+store_suppression_check(struct store *s, int64_t account_id, const char *email,
+    bool *suppressed_r, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_TEXT(email) };
+	struct store_int_result r;
+	const char *err;
+	char q[65];
+
+	*suppressed_r = false;
+	if (store_query_int(s, STORE_STMT_SUPPR_CHECK, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(s, error_r,
+		    "checking suppression of '%s': %s", store_quote(email, q),
+		    err);
+	*suppressed_r = r.rows > 0;
+	return 0;
+}
+
+int
+store_suppression_remove(struct store *s, int64_t account_id, const char *email,
+    const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_TEXT(email) };
+	struct store_int_result r;
+	const char *err;
+	char q[65];
+
+	if (store_query_int(s, STORE_STMT_SUPPR_DELETE, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(s, error_r, "unsuppressing '%s': %s",
+		    store_quote(email, q), err);
+	if (r.rows == 0)
+		return store_not_found(s, error_r,
+		    "'%s' is not suppressed in this account",
+		    store_quote(email, q));
+	return 0;
+}
+
+/* ---- subscriptions ---- */
+
+/* One text column of the first row of a statement. */
+struct store_text_result {
+	bool found;
+	char text[STORE_CONTACT_NAME_MAX + 1];
+};
+
+static int
+store_row_text(void *arg, const struct store_value *cols, size_t ncols)
+{
+	struct store_text_result *r = arg;
+
+	assert(ncols >= 1);
+	r->found = true;
+	store_copy(r->text, sizeof(r->text), &cols[0]);
+	return 1;
+}
+
+struct store_contact_row {
+	bool found;
+	int64_t id;
+	char name[STORE_CONTACT_NAME_MAX + 1];
+	bool blocklisted;
+};
+
+static int
+store_contact_row(void *arg, const struct store_value *cols, size_t ncols)
+{
+	struct store_contact_row *c = arg;
+
+	assert(ncols == 3);
+	c->found = true;
+	c->id = cols[0].i;
+	store_copy(c->name, sizeof(c->name), &cols[1]);
+	c->blocklisted =
+	    cols[2].type == STORE_TEXT && strcmp(cols[2].s, "blocklisted") == 0;
+	return 1;
+}
+
+/* What store_contact_subscribe works with, in its transaction. */
+struct store_sub_ctx {
+	struct store *s;
+	int64_t account_id, list_id, now;
+	const char *email, *name;
+	const struct store_consent *consent;
+	enum store_subscribe_mode mode;
+	const char *err; /* the driver's message of a failure */
+};
+
+/* store_sub_params - status, updated_at and the consent columns */
+static void
+store_sub_params(
+    const struct store_sub_ctx *x, const char *status, struct store_value *p)
+{
+	const struct store_consent *c = x->consent;
+	struct store_value null = { .type = STORE_NULL };
+
+	p[0] = (struct store_value)P_TEXT(status);
+	p[1] = (struct store_value)P_INT(x->now);
+	p[2] = c != NULL ? (struct store_value)P_TEXT(c->source) : null;
+	p[3] = c != NULL && c->ip != NULL ? (struct store_value)P_TEXT(c->ip)
+					  : null;
+	p[4] = c != NULL
+	    ? (struct store_value)P_INT(c->at != 0 ? c->at : x->now)
+	    : null;
+}
+
+/* store_sub_create - a new subscription (and contact if needed) */
+static int
+store_sub_create(
+    struct store_sub_ctx *x, struct store_contact_row *c, const char *status)
+{
+	struct store_value p[9];
+	struct store_int_result r;
+
+	if (!c->found) {
+		struct store_value pc[] = { P_INT(x->account_id),
+			P_TEXT(x->email), P_TEXT(x->name ? x->name : ""),
+			P_INT(x->now), P_INT(x->now) };
+
+		if (store_query_int(x->s, STORE_STMT_CONTACT_INSERT, pc,
+			NELEM(pc), &r, &x->err) < 0)
+			return -1;
+		c->id = r.value;
+	}
+	/* SUB_INSERT: status, created_at, updated_at, consent x3, ids */
+	store_sub_params(x, status, p);
+	memmove(&p[2], &p[1], 4 * sizeof(p[0]));
+	p[6] = (struct store_value)P_INT(x->account_id);
+	p[7] = (struct store_value)P_INT(c->id);
+	p[8] = (struct store_value)P_INT(x->list_id);
+	if (store_query_int(
+		x->s, STORE_STMT_SUB_INSERT, p, NELEM(p), &r, &x->err) < 0)
+		return -1;
+	if (r.rows == 0) {
+		x->err = "the list or contact went away";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * store_sub_change - update an existing subscription: status with
+ * consent only, the contact's name when given.  Sets *changed_r.
+ */
+static int
+store_sub_change(
+    struct store_sub_ctx *x, const struct store_contact_row *c, bool *changed_r)
+{
+	struct store_int_result r;
+
+	*changed_r = false;
+	if (x->consent != NULL) {
+		struct store_value p[8];
+
+		store_sub_params(x, "subscribed", p);
+		p[5] = (struct store_value)P_INT(c->id);
+		p[6] = (struct store_value)P_INT(x->list_id);
+		p[7] = (struct store_value)P_INT(x->account_id);
+		if (store_query_int(x->s, STORE_STMT_SUB_UPDATE, p, NELEM(p),
+			&r, &x->err) < 0)
+			return -1;
+		*changed_r = true;
+	}
+	if (x->name != NULL && strcmp(x->name, c->name) != 0) {
+		struct store_value p[] = { P_TEXT(x->name), P_INT(x->now),
+			P_INT(x->account_id), P_INT(c->id) };
+
+		if (store_query_int(x->s, STORE_STMT_CONTACT_SET_NAME, p,
+			NELEM(p), &r, &x->err) < 0)
+			return -1;
+		*changed_r = true;
+	}
+	return 0;
+}
+
+/*
+ * store_sub_decide - the body of store_contact_subscribe, inside its
+ * transaction: 0 with *result_r, 1 no such list, -1 with x->err.
+ */
+static int
+store_sub_decide(struct store_sub_ctx *x, enum store_subscribe_result *res)
+{
+	struct store_value pl[] = { P_INT(x->account_id), P_INT(x->list_id) };
+	struct store_value pe[] = { P_INT(x->account_id), P_TEXT(x->email) };
+	struct store_text_result optin = { 0 }, status = { 0 };
+	struct store_contact_row c = { 0 };
+	struct store_int_result supp;
+	bool changed;
+
+	if (store_query(x->s, STORE_STMT_LIST_OPTIN, pl, NELEM(pl),
+		store_row_text, &optin, &x->err) < 0)
+		return -1;
+	if (!optin.found)
+		return 1;
+	if (store_query_int(x->s, STORE_STMT_SUPPR_CHECK, pe, NELEM(pe), &supp,
+		&x->err) < 0)
+		return -1;
+	if (supp.rows > 0 && x->consent == NULL) {
+		*res = STORE_SUBSCRIBE_SUPPRESSED;
+		return 0;
+	}
+	if (store_query(x->s, STORE_STMT_CONTACT_FIND, pe, NELEM(pe),
+		store_contact_row, &c, &x->err) < 0)
+		return -1;
+	if (c.found && c.blocklisted) {
+		*res = STORE_SUBSCRIBE_REFUSED;
+		return 0;
+	}
+	if (c.found) {
+		struct store_value ps[] = { P_INT(x->account_id), P_INT(c.id),
+			P_INT(x->list_id) };
+
+		if (store_query(x->s, STORE_STMT_SUB_FIND, ps, NELEM(ps),
+			store_row_text, &status, &x->err) < 0)
+			return -1;
+	}
+	if (!status.found) {
+		if (x->mode == STORE_SUBSCRIBE_UPDATE) {
+			*res = STORE_SUBSCRIBE_SKIPPED;
+			return 0;
+		}
+		if (store_sub_create(x, &c,
+			strcmp(optin.text, "double") == 0 && x->consent == NULL
+			    ? "unconfirmed"
+			    : "subscribed") < 0)
+			return -1;
+		*res = STORE_SUBSCRIBE_CREATED;
+		return 0;
+	}
+	if (x->mode == STORE_SUBSCRIBE_ADD) {
+		*res = STORE_SUBSCRIBE_SKIPPED;
+		return 0;
+	}
+	/* The recipient (or the mail system) said no: only a new consent
+	   says yes again. */
+	if ((strcmp(status.text, "unsubscribed") == 0 ||
+		strcmp(status.text, "bounced") == 0) &&
+	    x->consent == NULL) {
+		*res = STORE_SUBSCRIBE_REFUSED;
+		return 0;
+	}
+	if (store_sub_change(x, &c, &changed) < 0)
+		return -1;
+	*res = changed ? STORE_SUBSCRIBE_UPDATED : STORE_SUBSCRIBE_UNCHANGED;
+	return 0;
+}
+
+int
+store_contact_subscribe(struct store *s, int64_t account_id, int64_t list_id,
+    const char *email, const char *name, const struct store_consent *consent,
+    enum store_subscribe_mode mode, enum store_subscribe_result *result_r,
+    const char **error_r)
+{
+	struct store_sub_ctx x = { .s = s,
+		.account_id = account_id,
+		.list_id = list_id,
+		.now = (int64_t)time(NULL),
+		.email = email,
+		.name = name,
+		.consent = consent,
+		.mode = mode };
+	char q[65], msg[STORE_ERROR_MAX / 2];
+	int ret;
+
+	if (!store_email_valid(email))
+		return store_fail(s, error_r, "invalid email address '%s'",
+		    store_quote(email, q));
+	if (name != NULL && !store_text_valid(name, 0, STORE_CONTACT_NAME_MAX))
+		return store_fail(s, error_r,
+		    "invalid name of '%s': at most %d bytes, no control "
+		    "characters",
+		    email, STORE_CONTACT_NAME_MAX);
+	if (mode != STORE_SUBSCRIBE_ADD && mode != STORE_SUBSCRIBE_UPSERT &&
+	    mode != STORE_SUBSCRIBE_UPDATE)
+		return store_fail(
+		    s, error_r, "invalid subscribe mode %d", (int)mode);
+	if (consent != NULL &&
+	    (consent->source == NULL ||
+		!store_text_valid(
+		    consent->source, 1, STORE_CONSENT_SOURCE_MAX) ||
+		(consent->ip != NULL &&
+		    !store_printable(consent->ip, STORE_CIDR_MAX))))
+		return store_fail(s, error_r,
+		    "invalid consent record for '%s': a source of 1-%d bytes "
+		    "and an IP address are needed",
+		    email, STORE_CONSENT_SOURCE_MAX);
+	if (store_begin(s, true, &x.err) < 0)
+		return store_fail(
+		    s, error_r, "subscribing '%s': %s", email, x.err);
+	ret = store_sub_decide(&x, result_r);
+	if (ret == 0 && s->driver->commit(s->conn, &x.err) == 0)
+		return 0;
+	if (ret != 1)
+		snprintf(msg, sizeof(msg), "%s", x.err);
+	s->driver->rollback(s->conn);
+	if (ret == 1)
+		return store_not_found(s, error_r,
+		    "no list with id %lld in this account", (long long)list_id);
+	return store_fail(s, error_r, "subscribing '%s': %s", email, msg);
 }

@@ -1,6 +1,7 @@
 /*
  * store - Herald's database: accounts, users, SMTP credentials, sender
- * domains, relay networks, and a small key/value table.
+ * domains, relay networks, a small key/value table, the message log, and
+ * each account's mailing lists, contacts and suppressions.
  *
  * This header is the only interface to the database.  Behind it sit SQL
  * drivers (sqlite.c today; pg.c later) chosen by the URL given to
@@ -371,5 +372,112 @@ int store_events_purge(struct store *s, int64_t before_ms, int64_t max,
  */
 int store_domain_is_account(struct store *s, int64_t account_id,
     const char *domain, bool *yes_r, const char **error_r);
+
+/* ---- lists, contacts, subscriptions, suppressions ---- */
+
+#define STORE_LIST_NAME_MAX 128
+#define STORE_LIST_DESCRIPTION_MAX 1024
+
+struct store_list {
+	int64_t id;
+	char name[STORE_LIST_NAME_MAX + 1];
+	char description[STORE_LIST_DESCRIPTION_MAX + 1];
+	char optin[8]; /* "single" or "double" */
+	int64_t created_at;
+};
+
+/*
+ * store_list_create - add a mailing list to the account; its id goes to
+ * *id_r (may be NULL).  name: 1-128 bytes, no control byte, unique in the
+ * account; description: at most 1024 bytes, no control byte (NULL: "");
+ * optin: "single" or "double".  Fails if the account has the name
+ * already, or if there is no such account.
+ */
+int store_list_create(struct store *s, int64_t account_id, const char *name,
+    const char *description, const char *optin, int64_t *id_r,
+    const char **error_r);
+
+/* store_list_find - the account's list name in *out: 0, 1 not found, -1 */
+int store_list_find(struct store *s, int64_t account_id, const char *name,
+    struct store_list *out, const char **error_r);
+
+/* store_list_list - call cb for each list of the account, by name */
+int store_list_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_list *list), void *arg,
+    const char **error_r);
+
+/*
+ * store_list_delete - delete the account's list name and its
+ * subscriptions (the contacts stay): 0, 1 not found, -1.
+ */
+int store_list_delete(struct store *s, int64_t account_id, const char *name,
+    const char **error_r);
+
+/*
+ * store_suppression_add - never mail email (normalized by the caller)
+ * from this account again, whether or not it is a contact.  reason:
+ * "unsubscribed", "hard_bounce", "complaint" or "manual".  Adding an
+ * address already there replaces its reason.  0 or -1.
+ */
+int store_suppression_add(struct store *s, int64_t account_id,
+    const char *email, const char *reason, const char **error_r);
+
+/* store_suppression_check - whether the account suppresses email: 0, -1 */
+int store_suppression_check(struct store *s, int64_t account_id,
+    const char *email, bool *suppressed_r, const char **error_r);
+
+/* store_suppression_remove - 0 removed, 1 not suppressed, -1 */
+int store_suppression_remove(struct store *s, int64_t account_id,
+    const char *email, const char **error_r);
+
+/* The proof that an address agreed to a subscription. */
+struct store_consent {
+	const char *source; /* "form", "import:file.csv", "api"...; required */
+	const char *ip;	    /* the subscriber's address, or NULL */
+	int64_t at;	    /* when; 0: now */
+};
+
+/* store_contact_subscribe's mode */
+enum store_subscribe_mode {
+	STORE_SUBSCRIBE_ADD,	/* only a new subscription */
+	STORE_SUBSCRIBE_UPSERT, /* a new one, or update an existing one */
+	STORE_SUBSCRIBE_UPDATE, /* only an existing subscription */
+};
+
+/* store_contact_subscribe's *result_r */
+enum store_subscribe_result {
+	STORE_SUBSCRIBE_CREATED, /* a new subscription */
+	STORE_SUBSCRIBE_UPDATED, /* an existing one (or its contact) changed */
+	STORE_SUBSCRIBE_UNCHANGED,  /* already so: nothing to change */
+	STORE_SUBSCRIBE_SKIPPED,    /* the mode said not to touch it */
+	STORE_SUBSCRIBE_SUPPRESSED, /* the address is suppressed */
+	STORE_SUBSCRIBE_REFUSED,    /* unsubscribed, bounced or blocklisted */
+};
+
+/*
+ * store_contact_subscribe - subscribe email (normalized by the caller) to
+ * the account's list list_id, creating its contact if needed, in one
+ * write transaction; what happened goes to *result_r.
+ *
+ * name (NULL: keep the contact's name, or "" for a new contact) is at
+ * most 256 bytes.  A new subscription is 'subscribed', or 'unconfirmed'
+ * on a double opt-in list unless consent is given.  An update sets the
+ * contact's name (when given and different), and turns 'unsubscribed'
+ * or 'bounced' into 'subscribed' only with consent.
+ *
+ * Without consent (consent NULL) nothing is ever subscribed again that
+ * the recipient or the mail system turned away: a suppressed address is
+ * SUPPRESSED and a subscription that is 'unsubscribed' or 'bounced' is
+ * REFUSED, with no change.  With consent, the consent record is stored
+ * on the subscription and those blocks are lifted (the suppression
+ * itself stays: remove it with store_suppression_remove()).  A
+ * blocklisted contact is always REFUSED.
+ *
+ * Returns 0, 1 if the account has no list list_id, or -1.
+ */
+int store_contact_subscribe(struct store *s, int64_t account_id,
+    int64_t list_id, const char *email, const char *name,
+    const struct store_consent *consent, enum store_subscribe_mode mode,
+    enum store_subscribe_result *result_r, const char **error_r);
 
 #endif

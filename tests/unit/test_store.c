@@ -1,8 +1,9 @@
 /*
  * test_store - the store API against a real SQLite file in a temporary
  * directory: migrations, accounts, users, credentials, domains, relay
- * networks, the policy snapshot, change detection, meta, and the walls
- * between accounts.  Each test gets a fresh database.
+ * networks, the policy snapshot, change detection, meta, lists,
+ * subscriptions and suppressions (with segment SQL run on that schema),
+ * and the walls between accounts.  Each test gets a fresh database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "contacts/segment.h"
 #include "store/store.h"
 
 struct fixture {
@@ -998,6 +1000,421 @@ test_concurrent_processes(void **state)
 	    sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"));
 }
 
+/* ---- lists, contacts, subscriptions, suppressions ---- */
+
+/* sql_exec - run SQL directly with SQLite (foreign keys on), bypassing us */
+static void
+sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+static int64_t
+new_list(struct store *s, int64_t account, const char *name, const char *optin)
+{
+	const char *err = NULL;
+	int64_t id = 0;
+
+	if (store_list_create(s, account, name, "", optin, &id, &err) != 0)
+		fail_msg("store_list_create(%s): %s", name, err);
+	assert_true(id > 0);
+	return id;
+}
+
+static int
+count_list(void *arg, const struct store_list *l)
+{
+	int *n = arg;
+
+	assert_true(l->id > 0 && l->name[0] != '\0');
+	(*n)++;
+	return 0;
+}
+
+static enum store_subscribe_result
+subscribe(struct store *s, int64_t account, int64_t list, const char *email,
+    const char *name, const struct store_consent *consent,
+    enum store_subscribe_mode mode)
+{
+	enum store_subscribe_result res = -1;
+	const char *err = NULL;
+
+	if (store_contact_subscribe(
+		s, account, list, email, name, consent, mode, &res, &err) != 0)
+		fail_msg("store_contact_subscribe(%s): %s", email, err);
+	return res;
+}
+
+static void
+test_lists(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = new_account(f->s, "a"), b = new_account(f->s, "b");
+	int64_t news = 0;
+	struct store_list l;
+	const char *err = NULL;
+	int n = 0;
+
+	assert_int_equal(store_list_create(f->s, a, "News", "Weekly news",
+			     "double", &news, &err),
+	    0);
+	new_list(f->s, a, "Only A", "single");
+	new_list(f->s, b, "News", "single"); /* names are per account */
+	assert_int_equal(
+	    store_list_create(f->s, a, "News", NULL, "single", NULL, &err), -1);
+	assert_non_null(strstr(err, "'News' already exists"));
+	assert_int_equal(
+	    store_list_create(f->s, a, "X", NULL, "triple", NULL, &err), -1);
+	assert_non_null(strstr(err, "'triple'"));
+	assert_int_equal(
+	    store_list_create(f->s, a, "", NULL, "single", NULL, &err), -1);
+	assert_int_equal(
+	    store_list_create(f->s, a, "a\nb", NULL, "single", NULL, &err), -1);
+	assert_int_equal(
+	    store_list_create(f->s, 9999, "X", NULL, "single", NULL, &err), -1);
+	assert_non_null(strstr(err, "no account"));
+
+	assert_int_equal(store_list_find(f->s, a, "News", &l, &err), 0);
+	assert_int_equal(l.id, news);
+	assert_string_equal(l.description, "Weekly news");
+	assert_string_equal(l.optin, "double");
+	/* b has its own "News"; a's "Only A" does not exist for b */
+	assert_int_equal(store_list_find(f->s, b, "News", &l, &err), 0);
+	assert_true(l.id != news);
+	assert_string_equal(l.optin, "single");
+	assert_int_equal(store_list_find(f->s, b, "Only A", &l, &err), 1);
+	assert_non_null(strstr(err, "no list 'Only A'"));
+	assert_int_equal(store_list_delete(f->s, b, "Only A", &err), 1);
+	assert_int_equal(store_list_find(f->s, a, "Only A", &l, &err), 0);
+
+	assert_int_equal(store_list_list(f->s, a, count_list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_list_delete(f->s, a, "Only A", &err), 0);
+	assert_int_equal(store_list_delete(f->s, a, "Only A", &err), 1);
+	n = 0;
+	assert_int_equal(store_list_list(f->s, a, count_list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(store_list_list(f->s, b, count_list, &n, &err), 0);
+	assert_int_equal(n, 1);
+}
+
+static void
+test_subscribe_modes(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = new_account(f->s, "a"), b = new_account(f->s, "b");
+	int64_t single = new_list(f->s, a, "Single", "single");
+	int64_t dbl = new_list(f->s, a, "Double", "double");
+	int64_t other = new_list(f->s, b, "B list", "single");
+	struct store_consent consent = { "form", "192.0.2.1", 1700000000 };
+	enum store_subscribe_result res;
+	const char *err = NULL;
+
+	assert_int_equal(subscribe(f->s, a, single, "x@example.com", "X", NULL,
+			     STORE_SUBSCRIBE_ADD),
+	    STORE_SUBSCRIBE_CREATED);
+	assert_int_equal(subscribe(f->s, a, single, "x@example.com", "New X",
+			     NULL, STORE_SUBSCRIBE_ADD),
+	    STORE_SUBSCRIBE_SKIPPED);
+	assert_int_equal(subscribe(f->s, a, single, "x@example.com", "X", NULL,
+			     STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_UNCHANGED);
+	assert_int_equal(subscribe(f->s, a, single, "x@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_UPDATE),
+	    STORE_SUBSCRIBE_UNCHANGED);
+	assert_int_equal(subscribe(f->s, a, single, "x@example.com", "New X",
+			     NULL, STORE_SUBSCRIBE_UPDATE),
+	    STORE_SUBSCRIBE_UPDATED);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM contacts"
+			     " WHERE name = 'New X'"),
+	    1);
+	/* update only: an unknown address is not added */
+	assert_int_equal(subscribe(f->s, a, single, "y@example.com", "Y", NULL,
+			     STORE_SUBSCRIBE_UPDATE),
+	    STORE_SUBSCRIBE_SKIPPED);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM contacts"), 1);
+
+	/* double opt-in: unconfirmed, unless there is a consent record */
+	assert_int_equal(subscribe(f->s, a, dbl, "x@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_CREATED);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM subscriptions"
+			     " WHERE status = 'unconfirmed'"),
+	    1);
+	assert_int_equal(subscribe(f->s, a, dbl, "z@example.com", NULL,
+			     &consent, STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_CREATED);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM subscriptions"
+			     " WHERE status = 'subscribed' AND consent_source"
+			     " = 'form' AND consent_ip = '192.0.2.1' AND"
+			     " consent_at = 1700000000"),
+	    1);
+	/* one contact for x, on two lists */
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM contacts"), 2);
+
+	/* another account's list is "not found", and nothing is written */
+	assert_int_equal(
+	    store_contact_subscribe(f->s, a, other, "w@example.com", NULL, NULL,
+		STORE_SUBSCRIBE_UPSERT, &res, &err),
+	    1);
+	assert_non_null(strstr(err, "no list with id"));
+	assert_int_equal(
+	    store_contact_subscribe(f->s, b, single, "w@example.com", NULL,
+		NULL, STORE_SUBSCRIBE_UPSERT, &res, &err),
+	    1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM contacts"), 2);
+
+	assert_int_equal(store_contact_subscribe(f->s, a, single, "no-at", NULL,
+			     NULL, STORE_SUBSCRIBE_ADD, &res, &err),
+	    -1);
+	assert_non_null(strstr(err, "'no-at'"));
+	assert_int_equal(
+	    store_contact_subscribe(f->s, a, single, "x@example.com",
+		"bad\x01name", NULL, STORE_SUBSCRIBE_ADD, &res, &err),
+	    -1);
+	consent.source = "";
+	assert_int_equal(
+	    store_contact_subscribe(f->s, a, single, "x@example.com", NULL,
+		&consent, STORE_SUBSCRIBE_ADD, &res, &err),
+	    -1);
+	/* the store is still usable: no transaction was left open */
+	assert_int_equal(subscribe(f->s, a, single, "v@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_ADD),
+	    STORE_SUBSCRIBE_CREATED);
+}
+
+static void
+test_suppressions(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = new_account(f->s, "a"), b = new_account(f->s, "b");
+	int64_t list = new_list(f->s, a, "L", "single");
+	struct store_consent consent = { "form", NULL, 0 };
+	const char *err = NULL;
+	bool sup = false;
+
+	assert_int_equal(
+	    store_suppression_add(f->s, a, "x@example.com", "complaint", &err),
+	    0);
+	assert_int_equal(
+	    store_suppression_add(f->s, a, "x@example.com", "manual", &err), 0);
+	assert_int_equal(
+	    store_suppression_add(f->s, a, "x@example.com", "bored", &err), -1);
+	assert_non_null(strstr(err, "'bored'"));
+	assert_int_equal(
+	    store_suppression_add(f->s, a, "nobody", "manual", &err), -1);
+	assert_int_equal(
+	    store_suppression_check(f->s, a, "x@example.com", &sup, &err), 0);
+	assert_true(sup);
+	assert_int_equal(
+	    store_suppression_check(f->s, b, "x@example.com", &sup, &err), 0);
+	assert_false(sup);
+
+	/* suppressed: no subscription, no contact, in any mode */
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_SUPPRESSED);
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_ADD),
+	    STORE_SUBSCRIBE_SUPPRESSED);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM contacts"), 0);
+	/* an explicit consent lifts the block; the suppression stays */
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL,
+			     &consent, STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_CREATED);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM subscriptions WHERE"
+			     " status = 'subscribed' AND consent_ip IS NULL"
+			     " AND consent_at > 0"),
+	    1);
+	assert_int_equal(
+	    store_suppression_check(f->s, a, "x@example.com", &sup, &err), 0);
+	assert_true(sup);
+
+	assert_int_equal(
+	    store_suppression_remove(f->s, b, "x@example.com", &err), 1);
+	assert_int_equal(
+	    store_suppression_remove(f->s, a, "x@example.com", &err), 0);
+	assert_int_equal(
+	    store_suppression_remove(f->s, a, "x@example.com", &err), 1);
+	assert_non_null(strstr(err, "not suppressed"));
+	assert_int_equal(
+	    store_suppression_check(f->s, a, "x@example.com", &sup, &err), 0);
+	assert_false(sup);
+}
+
+static void
+test_unsubscribed_stays(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = new_account(f->s, "a");
+	int64_t list = new_list(f->s, a, "L", "single");
+	struct store_consent consent = { "import:consented.csv", NULL, 0 };
+
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", "X", NULL,
+			     STORE_SUBSCRIBE_ADD),
+	    STORE_SUBSCRIBE_CREATED);
+	sql_exec(f->path, "UPDATE subscriptions SET status = 'unsubscribed'");
+	/* a re-import without consent changes nothing, not even the name */
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", "Y", NULL,
+			     STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_REFUSED);
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_UPDATE),
+	    STORE_SUBSCRIBE_REFUSED);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM subscriptions"
+			     " WHERE status = 'unsubscribed'"),
+	    1);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM contacts WHERE name = 'X'"),
+	    1);
+	sql_exec(f->path, "UPDATE subscriptions SET status = 'bounced'");
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL, NULL,
+			     STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_REFUSED);
+	/* with a consent record it is subscribed again */
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL,
+			     &consent, STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_UPDATED);
+	assert_int_equal(sql_int(f->path,
+			     "SELECT COUNT(*) FROM subscriptions WHERE status"
+			     " = 'subscribed' AND consent_source ="
+			     " 'import:consented.csv'"),
+	    1);
+	/* a blocklisted contact is refused even with consent */
+	sql_exec(f->path, "UPDATE contacts SET status = 'blocklisted'");
+	assert_int_equal(subscribe(f->s, a, list, "x@example.com", NULL,
+			     &consent, STORE_SUBSCRIBE_UPSERT),
+	    STORE_SUBSCRIBE_REFUSED);
+}
+
+static void
+test_contacts_account_delete(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = new_account(f->s, "a"), b = new_account(f->s, "b");
+	int64_t la = new_list(f->s, a, "L", "single");
+	int64_t lb = new_list(f->s, b, "L", "single");
+	const char *err = NULL;
+	char sql[256];
+
+	subscribe(
+	    f->s, a, la, "x@example.com", NULL, NULL, STORE_SUBSCRIBE_ADD);
+	subscribe(
+	    f->s, b, lb, "x@example.com", NULL, NULL, STORE_SUBSCRIBE_ADD);
+	assert_int_equal(
+	    store_suppression_add(f->s, a, "s@example.com", "manual", &err), 0);
+	assert_int_equal(
+	    store_suppression_add(f->s, b, "s@example.com", "manual", &err), 0);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO fields (account_id, name, type) VALUES (%lld, 'city',"
+	    " 'text');"
+	    "INSERT INTO contact_fields (contact_id, field_id, value_text)"
+	    " SELECT c.id, f.id, 'Paris' FROM contacts c, fields f;",
+	    (long long)a);
+	sql_exec(f->path, sql);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM contact_fields"), 2);
+
+	snprintf(sql, sizeof(sql),
+	    "PRAGMA foreign_keys = ON; DELETE FROM accounts WHERE id = %lld",
+	    (long long)a);
+	sql_exec(f->path, sql);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM lists"), 1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM contacts"), 1);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM subscriptions"), 1);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM suppressions"), 1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM fields"), 0);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM contact_fields"), 0);
+	/* deleting a list drops its subscriptions, not its contacts */
+	assert_int_equal(store_list_delete(f->s, b, "L", &err), 0);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM subscriptions"), 0);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM contacts"), 1);
+}
+
+/* segment_count - how many of account's contacts the segment text selects */
+static int
+segment_count(const char *path, int64_t account, const char *text)
+{
+	struct segment_sql out;
+	char err[256], *sql;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (segment_compile(text, NULL, 1700000000, &out, err, sizeof(err)) !=
+	    0)
+		fail_msg("segment_compile(%s): %s", text, err);
+	out.params[0].i = account;
+	assert_true(asprintf(&sql, "SELECT c.id FROM contacts c WHERE %s",
+			out.where) > 0);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	for (size_t i = 0; i < out.nparams; i++) {
+		const struct segment_param *p = &out.params[i];
+		int col = (int)i + 1;
+
+		if (p->type == SEGMENT_PARAM_INT)
+			sqlite3_bind_int64(st, col, p->i);
+		else if (p->type == SEGMENT_PARAM_DOUBLE)
+			sqlite3_bind_double(st, col, p->d);
+		else
+			sqlite3_bind_text(st, col, p->s, -1, SQLITE_STATIC);
+	}
+	while (sqlite3_step(st) == SQLITE_ROW)
+		n++;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(sql);
+	segment_sql_free(&out);
+	return n;
+}
+
+static void
+test_segment_on_schema(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = new_account(f->s, "a"), b = new_account(f->s, "b");
+	int64_t news = new_list(f->s, a, "News", "single");
+	int64_t other = new_list(f->s, a, "Other", "single");
+	int64_t bnews = new_list(f->s, b, "News", "single");
+
+	subscribe(f->s, a, news, "x@example.com", "Xavier", NULL,
+	    STORE_SUBSCRIBE_ADD);
+	subscribe(
+	    f->s, a, other, "y@example.org", "Yann", NULL, STORE_SUBSCRIBE_ADD);
+	subscribe(
+	    f->s, b, bnews, "z@example.com", "Zoe", NULL, STORE_SUBSCRIBE_ADD);
+	assert_int_equal(segment_count(f->path, a, "list = \"News\""), 1);
+	assert_int_equal(segment_count(f->path, b, "list = \"News\""), 1);
+	assert_int_equal(
+	    segment_count(f->path, a, "email ends_with \"example.com\""), 1);
+	assert_int_equal(segment_count(f->path, a,
+			     "status = \"enabled\" and not list = \"News\""),
+	    1);
+	assert_int_equal(
+	    segment_count(f->path, a, "joined within 30000 days"), 2);
+	assert_int_equal(segment_count(f->path, a, "name contains \"an\""), 1);
+}
+
 int
 main(void)
 {
@@ -1029,6 +1446,17 @@ main(void)
 		    test_sql_injection_is_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_concurrent_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_subscribe_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_suppressions, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unsubscribed_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_contacts_account_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_segment_on_schema, setup, teardown),
 	};
 
 	if (sodium_init() < 0)
