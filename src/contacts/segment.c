@@ -45,7 +45,8 @@
  * Schema assumed (dates are Unix seconds):
  *   contacts c (id, account_id, email, name, status, created_at,
  *               updated_at)
- *   contact_fields (contact_id, field_id, value_text, value_num)
+ *               attrs: a JSON object of custom field values by name
+ *               (read with json_extract: SQLite's JSON1)
  *   subscriptions (contact_id, list_id, status, created_at),
  *               status 'subscribed' for a live subscription
  *   lists (id, account_id, name)
@@ -207,6 +208,18 @@ static void
 param_text(struct parser *p, char *s)
 {
 	param_new(p, SEGMENT_PARAM_TEXT)->s = s;
+}
+
+/* param_path - the JSON path of a custom field's value in c.attrs; names
+   are identifiers (is_ident), so they need no escaping inside the quotes */
+static void
+param_path(struct parser *p, const char *name)
+{
+	size_t n = strlen(name) + 5;
+	char *path = xmalloc(n);
+
+	snprintf(path, n, "$.\"%s\"", name);
+	param_text(p, path);
 }
 
 /* ---- lexer ---- */
@@ -563,10 +576,7 @@ resolve(struct parser *p, struct target *tg)
 			tg->kind = TG_FIELD;
 			tg->type = f->type;
 			tg->field = f;
-			tg->col = f->type == SEGMENT_FIELD_TEXT ||
-				f->type == SEGMENT_FIELD_ONE_OF
-			    ? "f.value_text"
-			    : "f.value_num";
+			tg->col = "f.v";
 			return next(p);
 		}
 	}
@@ -586,10 +596,12 @@ open_target(struct parser *p, const struct target *tg, bool neg)
 	case TG_DIRECT:
 		break;
 	case TG_FIELD:
+		/* a one-row derived table, so that "no value" is "no row"
+		   as for list and joined */
 		emit(p,
-		    "EXISTS (SELECT 1 FROM contact_fields f WHERE "
-		    "f.contact_id = c.id AND f.field_id = ? AND ");
-		param_int(p, tg->field->id);
+		    "EXISTS (SELECT 1 FROM (SELECT json_extract(c.attrs, ?) "
+		    "AS v) f WHERE f.v IS NOT NULL AND ");
+		param_path(p, tg->field->name);
 		break;
 	case TG_LIST:
 		emit(p,

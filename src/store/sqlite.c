@@ -303,6 +303,9 @@ sqlite_bind(struct store_conn *c, sqlite3_stmt *st,
 		case STORE_INT:
 			rc = sqlite3_bind_int64(st, col, params[i].i);
 			break;
+		case STORE_REAL:
+			rc = sqlite3_bind_double(st, col, params[i].d);
+			break;
 		case STORE_TEXT:
 			/* STATIC: params outlive the statement's use */
 			rc = sqlite3_bind_text(
@@ -350,13 +353,22 @@ sqlite_query(struct store_conn *c, const struct store_stmt *stmt,
     void *arg, const char **error_r)
 {
 	struct store_value cols[STORE_MAX_COLUMNS];
-	sqlite3_stmt *st = sqlite_stmt(c, stmt, error_r);
+	bool adhoc = stmt->id == STORE_STMT_ADHOC;
+	sqlite3_stmt *st = NULL;
 	int rc, ret = STORE_DB_OK;
 
-	if (st == NULL)
+	if (adhoc) {
+		if (sqlite3_prepare_v2(c->db, stmt->sql, -1, &st, NULL) !=
+		    SQLITE_OK)
+			return sqlite_db_fail(c, "prepare", error_r);
+	} else if ((st = sqlite_stmt(c, stmt, error_r)) == NULL) {
 		return STORE_DB_FAIL;
+	}
 	if (sqlite_bind(c, st, params, nparams, error_r) < 0) {
-		sqlite3_clear_bindings(st);
+		if (adhoc)
+			sqlite3_finalize(st);
+		else
+			sqlite3_clear_bindings(st);
 		return STORE_DB_FAIL;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -369,8 +381,12 @@ sqlite_query(struct store_conn *c, const struct store_stmt *stmt,
 		ret = sqlite_code(rc);
 		sqlite_db_fail(c, NULL, error_r);
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	if (adhoc) {
+		sqlite3_finalize(st);
+	} else {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
 	return ret;
 }
 

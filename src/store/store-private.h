@@ -34,13 +34,14 @@
 /* Most columns a statement of store.c returns. */
 #define STORE_MAX_COLUMNS 16
 
-enum store_value_type { STORE_NULL, STORE_INT, STORE_TEXT };
+enum store_value_type { STORE_NULL, STORE_INT, STORE_TEXT, STORE_REAL };
 
 /* A parameter or a column: an integer, a text or SQL NULL. */
 struct store_value {
 	enum store_value_type type;
 	int64_t i;
 	const char *s;
+	double d; /* STORE_REAL: parameters only (columns read as INT) */
 };
 
 /*
@@ -93,6 +94,8 @@ enum store_stmt_id {
 	STORE_STMT_SUB_UPDATE,
 	STORE_STMT_COUNT
 };
+/* the id of a statement built at run time: prepared for one run */
+#define STORE_STMT_ADHOC STORE_STMT_COUNT
 
 struct store_stmt {
 	enum store_stmt_id id;
@@ -161,6 +164,60 @@ struct store_driver {
 	const struct store_migration *migrations;
 	size_t migrations_count;
 };
+
+/* ---- shared by the store's files (store.c, contacts.c) ---- */
+
+#define STORE_ERROR_MAX 1024
+
+struct store {
+	const struct store_driver *driver;
+	struct store_conn *conn;
+	/* set while a caller's callback runs: the store must not be reentered
+	 */
+	bool in_callback;
+	char error[STORE_ERROR_MAX];
+};
+
+#define P_INT(v)                                                               \
+	{                                                                      \
+		.type = STORE_INT, .i = (v)                                    \
+	}
+#define P_TEXT(v)                                                              \
+	{                                                                      \
+		.type = STORE_TEXT, .s = (v)                                   \
+	}
+
+/* STORE_STMT_ADHOC: a statement built at run time (segments): prepared
+   for one run, not cached */
+
+struct store_int_result {
+	int64_t rows;
+	int64_t value;
+};
+
+int store_fail(struct store *s, const char **error_r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int store_not_found(struct store *s, const char **error_r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *store_quote(const char *in, char out[65]);
+int store_stopped(struct store *s, int stop, const char **error_r);
+int store_query(struct store *s, enum store_stmt_id id,
+    const struct store_value *params, size_t nparams, store_row_cb *cb,
+    void *arg, const char **db_error_r);
+int store_run(struct store *s, const struct store_stmt *stmt,
+    const struct store_value *params, size_t nparams, store_row_cb *cb,
+    void *arg, const char **db_error_r);
+int store_query_int(struct store *s, enum store_stmt_id id,
+    const struct store_value *params, size_t nparams,
+    struct store_int_result *r, const char **db_error_r);
+int store_run_int(struct store *s, const struct store_stmt *stmt,
+    const struct store_value *params, size_t nparams,
+    struct store_int_result *r, const char **db_error_r);
+int store_begin(struct store *s, bool write, const char **db_error_r);
+void store_copy(char *dst, size_t dstlen, const struct store_value *v);
+bool store_text_valid(const char *str, size_t min, size_t max);
+bool store_email_valid(const char *email);
+bool store_printable(const char *str, size_t max);
 
 extern const struct store_driver store_driver_sqlite;
 

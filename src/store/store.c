@@ -44,7 +44,6 @@
 #include "store/store-private.h"
 #include "store/store.h"
 
-#define STORE_ERROR_MAX 1024
 #define STORE_EMAIL_MAX 254
 #define STORE_ROLE_MAX 32
 #define STORE_PASSWORD_MAX 1024
@@ -63,15 +62,6 @@ static const char store_secret_context[] = "herald-smtp-credential-v1";
 static const char store_dummy_hash[] =
     "$argon2id$v=19$m=65536,t=2,p=1$Rt+w8ZUGVIBLZ0h1Sg2jNw$"
     "BJqnpyh6rQBjF0MH2fwb1yQRrEtjgYhDba5cNi8Vtqo";
-
-struct store {
-	const struct store_driver *driver;
-	struct store_conn *conn;
-	/* set while a caller's callback runs: the store must not be reentered
-	 */
-	bool in_callback;
-	char error[STORE_ERROR_MAX];
-};
 
 /* URL schemes; a NULL driver means "known, but not built yet". */
 static const struct {
@@ -230,15 +220,6 @@ static const struct store_stmt store_stmts[STORE_STMT_COUNT] = {
 };
 #undef STMT
 
-#define P_INT(v)                                                               \
-	{                                                                      \
-		.type = STORE_INT, .i = (v)                                    \
-	}
-#define P_TEXT(v)                                                              \
-	{                                                                      \
-		.type = STORE_TEXT, .s = (v)                                   \
-	}
-
 /* ---- errors ---- */
 
 static int
@@ -252,7 +233,7 @@ store_verror(
 }
 
 /* store_fail - set the store's error and return -1 */
-static int __attribute__((format(printf, 3, 4)))
+int __attribute__((format(printf, 3, 4)))
 store_fail(struct store *s, const char **error_r, const char *fmt, ...)
 {
 	va_list ap;
@@ -265,7 +246,7 @@ store_fail(struct store *s, const char **error_r, const char *fmt, ...)
 }
 
 /* store_not_found - set the store's error and return 1 */
-static int __attribute__((format(printf, 3, 4)))
+int __attribute__((format(printf, 3, 4)))
 store_not_found(struct store *s, const char **error_r, const char *fmt, ...)
 {
 	va_list ap;
@@ -281,14 +262,14 @@ store_not_found(struct store *s, const char **error_r, const char *fmt, ...)
  * store_quote - input made safe to put in a message: no quotes or control
  * bytes, at most 64 bytes.  out must hold 65.
  */
-static const char *
+const char *
 store_quote(const char *in, char out[65])
 {
 	return log_quote(in, out, 65);
 }
 
 /* store_stopped - the result of a list whose callback returned stop */
-static int
+int
 store_stopped(struct store *s, int stop, const char **error_r)
 {
 	if (stop == -1)
@@ -302,14 +283,22 @@ store_stopped(struct store *s, int stop, const char **error_r)
  * store_query - run statement id; on failure returns the negative
  * STORE_DB_* code with the driver's message in *db_error_r.
  */
-static int
+int
 store_query(struct store *s, enum store_stmt_id id,
     const struct store_value *params, size_t nparams, store_row_cb *cb,
     void *arg, const char **db_error_r)
 {
-	const struct store_stmt *stmt = &store_stmts[id];
+	assert(id < STORE_STMT_COUNT && store_stmts[id].sql != NULL);
+	return store_run(
+	    s, &store_stmts[id], params, nparams, cb, arg, db_error_r);
+}
 
-	assert(id < STORE_STMT_COUNT && stmt->sql != NULL);
+/* store_run - store_query for a statement of another file of the store */
+int
+store_run(struct store *s, const struct store_stmt *stmt,
+    const struct store_value *params, size_t nparams, store_row_cb *cb,
+    void *arg, const char **db_error_r)
+{
 	if (s->in_callback) {
 		*db_error_r = "store used from inside one of its own callbacks";
 		return STORE_DB_FAIL;
@@ -317,12 +306,6 @@ store_query(struct store *s, enum store_stmt_id id,
 	return s->driver->query(
 	    s->conn, stmt, params, nparams, cb, arg, db_error_r);
 }
-
-/* The first integer column of the rows of a statement, and their count. */
-struct store_int_result {
-	int64_t rows;
-	int64_t value;
-};
 
 static int
 store_row_int(void *arg, const struct store_value *cols, size_t ncols)
@@ -335,7 +318,7 @@ store_row_int(void *arg, const struct store_value *cols, size_t ncols)
 }
 
 /* store_query_int - run a statement that returns one integer column */
-static int
+int
 store_query_int(struct store *s, enum store_stmt_id id,
     const struct store_value *params, size_t nparams,
     struct store_int_result *r, const char **db_error_r)
@@ -346,8 +329,20 @@ store_query_int(struct store *s, enum store_stmt_id id,
 	    s, id, params, nparams, store_row_int, r, db_error_r);
 }
 
+/* store_run_int - store_query_int for another file's statement */
+int
+store_run_int(struct store *s, const struct store_stmt *stmt,
+    const struct store_value *params, size_t nparams,
+    struct store_int_result *r, const char **db_error_r)
+{
+	r->rows = 0;
+	r->value = 0;
+	return store_run(
+	    s, stmt, params, nparams, store_row_int, r, db_error_r);
+}
+
 /* store_begin - start a transaction (see store_query about reentry) */
-static int
+int
 store_begin(struct store *s, bool write, const char **db_error_r)
 {
 	if (s->in_callback) {
@@ -358,7 +353,7 @@ store_begin(struct store *s, bool write, const char **db_error_r)
 }
 
 /* store_copy - copy a column's text into a fixed field, cut to fit */
-static void
+void
 store_copy(char *dst, size_t dstlen, const struct store_value *v)
 {
 	snprintf(dst, dstlen, "%s", v->type == STORE_TEXT ? v->s : "");
@@ -657,7 +652,7 @@ store_account_set_disabled(
 /* ---- users ---- */
 
 /* store_printable - 1..max bytes, none of them space or control */
-static bool
+bool
 store_printable(const char *str, size_t max)
 {
 	size_t n = 0;
@@ -671,7 +666,7 @@ store_printable(const char *str, size_t max)
 	return n > 0;
 }
 
-static bool
+bool
 store_email_valid(const char *email)
 {
 	const char *at = strrchr(email, '@');
@@ -1518,7 +1513,7 @@ store_set_durable(struct store *s, bool durable, const char **error_r)
 #define STORE_CONSENT_SOURCE_MAX 256
 
 /* store_text_valid - at most max bytes, at least min, no control byte */
-static bool
+bool
 store_text_valid(const char *str, size_t min, size_t max)
 {
 	size_t n = 0;

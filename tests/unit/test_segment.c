@@ -21,8 +21,8 @@
 #define D20260102 1767312000
 
 #define FIELDS_SQL                                                             \
-	"EXISTS (SELECT 1 FROM contact_fields f WHERE "                        \
-	"f.contact_id = c.id AND f.field_id = ? AND "
+	"EXISTS (SELECT 1 FROM (SELECT json_extract(c.attrs, ?) AS v) f "      \
+	"WHERE f.v IS NOT NULL AND "
 #define LIST_SQL                                                               \
 	"EXISTS (SELECT 1 FROM subscriptions s JOIN lists l ON "               \
 	"l.id = s.list_id WHERE s.contact_id = c.id AND "                      \
@@ -103,10 +103,10 @@ static const struct {
 	{ "name is not empty", ACC "(c.name IS NOT NULL AND c.name <> '')",
 	    "i:0" },
 	{ "field.city is not empty",
-	    ACC FIELDS_SQL "(f.value_text IS NOT NULL AND f.value_text <> ''))",
-	    "i:0 i:11" },
-	{ "field.age is empty",
-	    ACC "NOT " FIELDS_SQL "(f.value_num IS NOT NULL))", "i:0 i:12" },
+	    ACC FIELDS_SQL "(f.v IS NOT NULL AND f.v <> ''))",
+	    "i:0 s:$.\"city\"" },
+	{ "field.age is empty", ACC "NOT " FIELDS_SQL "(f.v IS NOT NULL))",
+	    "i:0 s:$.\"age\"" },
 	{ "list is empty",
 	    ACC "NOT " LIST_SQL "(l.name IS NOT NULL AND l.name <> ''))",
 	    "i:0" },
@@ -116,26 +116,24 @@ static const struct {
 	    "i:0 s:a s:b" },
 	{ "list contains \"News\"",
 	    ACC LIST_SQL "lower(l.name) LIKE ? ESCAPE '\\')", "i:0 s:%news%" },
-	{ "field.age > 1.5", ACC FIELDS_SQL "f.value_num > ?)",
-	    "i:0 i:12 d:1.5" },
-	{ "field.age < 10", ACC FIELDS_SQL "f.value_num < ?)",
-	    "i:0 i:12 i:10" },
-	{ "field.age <= 10", ACC FIELDS_SQL "f.value_num <= ?)",
-	    "i:0 i:12 i:10" },
-	{ "field.age >= 30", ACC FIELDS_SQL "f.value_num >= ?)",
-	    "i:0 i:12 i:30" },
-	{ "field.age != 3", ACC "NOT " FIELDS_SQL "f.value_num = ?)",
-	    "i:0 i:12 i:3" },
-	{ "field.age in (1, -2, 3.5)",
-	    ACC FIELDS_SQL "f.value_num IN (?, ?, ?))",
-	    "i:0 i:12 i:1 i:-2 d:3.5" },
-	{ "field.vip = false", ACC FIELDS_SQL "f.value_num = ?)",
-	    "i:0 i:13 i:0" },
-	{ "field.plan in (\"pro\", \"team\")",
-	    ACC FIELDS_SQL "f.value_text IN (?, ?))", "i:0 i:14 s:pro s:team" },
+	{ "field.age > 1.5", ACC FIELDS_SQL "f.v > ?)",
+	    "i:0 s:$.\"age\" d:1.5" },
+	{ "field.age < 10", ACC FIELDS_SQL "f.v < ?)", "i:0 s:$.\"age\" i:10" },
+	{ "field.age <= 10", ACC FIELDS_SQL "f.v <= ?)",
+	    "i:0 s:$.\"age\" i:10" },
+	{ "field.age >= 30", ACC FIELDS_SQL "f.v >= ?)",
+	    "i:0 s:$.\"age\" i:30" },
+	{ "field.age != 3", ACC "NOT " FIELDS_SQL "f.v = ?)",
+	    "i:0 s:$.\"age\" i:3" },
+	{ "field.age in (1, -2, 3.5)", ACC FIELDS_SQL "f.v IN (?, ?, ?))",
+	    "i:0 s:$.\"age\" i:1 i:-2 d:3.5" },
+	{ "field.vip = false", ACC FIELDS_SQL "f.v = ?)",
+	    "i:0 s:$.\"vip\" i:0" },
+	{ "field.plan in (\"pro\", \"team\")", ACC FIELDS_SQL "f.v IN (?, ?))",
+	    "i:0 s:$.\"plan\" s:pro s:team" },
 	{ "field.renewal = 2026-01-01",
-	    ACC FIELDS_SQL "(f.value_num >= ? AND f.value_num < ?))",
-	    "i:0 i:15 i:1767225600 i:1767312000" },
+	    ACC FIELDS_SQL "(f.v >= ? AND f.v < ?))",
+	    "i:0 s:$.\"renewal\" i:1767225600 i:1767312000" },
 	{ "name contains \"50%_\\\\\"", ACC "lower(c.name) LIKE ? ESCAPE '\\'",
 	    "i:0 s:%50\\%\\_\\\\%" },
 	{ "name starts_with \"Ab\"", ACC "lower(c.name) LIKE ? ESCAPE '\\'",
@@ -197,14 +195,15 @@ test_example(void **state)
 	render(&o, params, sizeof(params));
 	assert_string_equal(o.where,
 	    ACC "(lower(c.email) LIKE ? ESCAPE '\\' AND (" FIELDS_SQL
-		"f.value_text = ?) OR " FIELDS_SQL
-		"f.value_num >= ?)) AND " JOINED_SQL
+		"f.v = ?) OR " FIELDS_SQL "f.v >= ?)) AND " JOINED_SQL
 		"s.created_at >= ?) AND NOT (c.status = ?) AND " LIST_SQL
-		"l.name = ?) AND " FIELDS_SQL "f.value_num = ?) AND " FIELDS_SQL
-		"f.value_text IN (?, ?)) AND c.created_at >= ?)");
+		"l.name = ?) AND " FIELDS_SQL "f.v = ?) AND " FIELDS_SQL
+		"f.v IN (?, ?)) AND c.created_at >= ?)");
 	assert_string_equal(params,
-	    "i:0 s:%@example.com i:11 s:Paris i:12 i:30 i:1769731200 "
-	    "s:unsubscribed s:newsletter i:13 i:1 i:14 s:pro s:team "
+	    "i:0 s:%@example.com s:$.\"city\" s:Paris s:$.\"age\" i:30 "
+	    "i:1769731200 "
+	    "s:unsubscribed s:newsletter s:$.\"vip\" i:1 s:$.\"plan\" s:pro "
+	    "s:team "
 	    "i:1767312000");
 	segment_sql_free(&o);
 }
@@ -361,33 +360,31 @@ test_limits(void **state)
 static const char schema[] =
     "CREATE TABLE contacts (id INTEGER PRIMARY KEY, account_id INTEGER NOT "
     "NULL, email TEXT NOT NULL, name TEXT, status TEXT NOT NULL, "
-    "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-    "CREATE TABLE contact_fields (contact_id INTEGER NOT NULL, field_id "
-    "INTEGER NOT NULL, value_text TEXT, value_num REAL);"
+    "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
+    "attrs TEXT NOT NULL DEFAULT '{}');"
     "CREATE TABLE lists (id INTEGER PRIMARY KEY, account_id INTEGER NOT "
     "NULL, name TEXT NOT NULL);"
     "CREATE TABLE subscriptions (contact_id INTEGER NOT NULL, list_id "
     "INTEGER NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);"
     /* account 1: contacts 1-4; account 2: contacts 5-6, look-alikes */
     "INSERT INTO contacts VALUES"
-    " (1, 1, 'Ann@Example.com', 'Ann', 'active', 1767225600, 1767225600),"
-    " (2, 1, 'bob@other.org', NULL, 'active', 1767312000, 1767312000),"
+    " (1, 1, 'Ann@Example.com', 'Ann', 'active', 1767225600, 1767225600,"
+    " '{\"city\":\"Paris\",\"age\":25,\"vip\":true,\"plan\":\"pro\"}'),"
+    " (2, 1, 'bob@other.org', NULL, 'active', 1767312000, 1767312000,"
+    " '{\"city\":\"Berlin\",\"age\":40,\"plan\":\"team\"}'),"
     " (3, 1, 'carl@example.com', 'Carl', 'unsubscribed', 1764547200, "
-    "1764547200),"
-    " (4, 1, 'dee@example.com', '', 'active', 1772236800, 1772236800),"
-    " (5, 2, 'ann@example.com', 'Ann', 'active', 1767225600, 1767225600),"
-    " (6, 2, 'eve@example.com', 'Eve', 'active', 1772236800, 1772236800);"
+    "1764547200, '{\"city\":\"Paris\"}'),"
+    " (4, 1, 'dee@example.com', '', 'active', 1772236800, 1772236800,"
+    " '{\"age\":30.5}'),"
+    " (5, 2, 'ann@example.com', 'Ann', 'active', 1767225600, 1767225600,"
+    " '{\"city\":\"Paris\",\"age\":25,\"vip\":true}'),"
+    " (6, 2, 'eve@example.com', 'Eve', 'active', 1772236800, 1772236800,"
+    " '{\"city\":\"x'' OR 1=1 --\"}');"
     "INSERT INTO lists VALUES (1, 1, 'newsletter'), (2, 1, 'promo'),"
     " (3, 2, 'newsletter');"
     "INSERT INTO subscriptions VALUES (1, 1, 'subscribed', 1772236800),"
     " (2, 2, 'subscribed', 1764547200), (3, 1, 'unsubscribed', 1772236800),"
-    " (5, 3, 'subscribed', 1772236800), (6, 3, 'subscribed', 1772236800);"
-    "INSERT INTO contact_fields VALUES (1, 11, 'Paris', NULL),"
-    " (1, 12, NULL, 25), (1, 13, NULL, 1), (1, 14, 'pro', NULL),"
-    " (2, 11, 'Berlin', NULL), (2, 12, NULL, 40), (2, 14, 'team', NULL),"
-    " (3, 11, 'Paris', NULL), (4, 12, NULL, 30.5),"
-    " (5, 11, 'Paris', NULL), (5, 12, NULL, 25), (5, 13, NULL, 1),"
-    " (6, 11, 'x'' OR 1=1 --', NULL);";
+    " (5, 3, 'subscribed', 1772236800), (6, 3, 'subscribed', 1772236800);";
 
 /* run - the ids of account matching text, as "1,2" */
 static void
