@@ -86,13 +86,11 @@ enum store_stmt_id {
 	STORE_STMT_SUPPR_INSERT,
 	STORE_STMT_SUPPR_CHECK,
 	STORE_STMT_SUPPR_DELETE,
-	STORE_STMT_CONTACT_FIND,
-	STORE_STMT_CONTACT_INSERT,
-	STORE_STMT_CONTACT_SET_NAME,
-	STORE_STMT_SUB_FIND,
-	STORE_STMT_SUB_INSERT,
-	STORE_STMT_SUB_UPDATE,
-	STORE_STMT_COUNT
+	/* the statements of contacts.c and jobs.c: each file numbers its
+	   own from its base */
+	STORE_STMT_CONTACTS_BASE,
+	STORE_STMT_JOBS_BASE = STORE_STMT_CONTACTS_BASE + 64,
+	STORE_STMT_COUNT = STORE_STMT_JOBS_BASE + 64
 };
 /* the id of a statement built at run time: prepared for one run */
 #define STORE_STMT_ADHOC STORE_STMT_COUNT
@@ -175,6 +173,9 @@ struct store {
 	/* set while a caller's callback runs: the store must not be reentered
 	 */
 	bool in_callback;
+	/* inside store_tx_begin() ... store_tx_commit(): functions that
+	   write join that transaction instead of starting their own */
+	bool in_tx;
 	char error[STORE_ERROR_MAX];
 };
 

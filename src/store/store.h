@@ -480,4 +480,420 @@ int store_contact_subscribe(struct store *s, int64_t account_id,
     const struct store_consent *consent, enum store_subscribe_mode mode,
     enum store_subscribe_result *result_r, const char **error_r);
 
+/* ---- transactions spanning several calls (imports) ---- */
+
+/*
+ * store_tx_begin - start a write transaction; until store_tx_commit() or
+ * store_tx_rollback(), the functions below that write (contacts,
+ * subscriptions, suppressions, import progress) join it instead of
+ * committing on their own.  0 or -1.
+ */
+int store_tx_begin(struct store *s, const char **error_r);
+int store_tx_commit(struct store *s, const char **error_r);
+void store_tx_rollback(struct store *s);
+
+/* A value bound to a '?' of a caller's SQL (segments). */
+enum store_param_type { STORE_PARAM_INT, STORE_PARAM_REAL, STORE_PARAM_TEXT };
+struct store_param {
+	enum store_param_type type;
+	int64_t i;
+	double d;
+	const char *s;
+};
+
+/* ---- lists (by id; see also the by-name functions above) ---- */
+
+#define STORE_LIST_TAGS_MAX 1024 /* bytes of the JSON array of tags */
+
+struct store_list_info {
+	struct store_list list;
+	char tags[STORE_LIST_TAGS_MAX + 1]; /* JSON array of strings */
+	int64_t subscribed, unconfirmed, unsubscribed, bounced;
+};
+
+/* store_list_get - the account's list id: 0, 1 not found, -1 */
+int store_list_get(struct store *s, int64_t account_id, int64_t id,
+    struct store_list_info *out, const char **error_r);
+
+/*
+ * store_list_update - change the account's list id; NULL members are left
+ * as they are.  tags: a JSON array of 0-50 strings of 1-64 bytes.
+ * 0, 1 not found, -1 (a name taken, an invalid value).
+ */
+int store_list_update(struct store *s, int64_t account_id, int64_t id,
+    const char *name, const char *description, const char *optin,
+    const char *tags, const char **error_r);
+
+/* store_list_delete_id - store_list_delete by id: 0, 1 not found, -1 */
+int store_list_delete_id(
+    struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
+/* store_list_tags_valid - whether tags is a JSON array store_list_update
+   takes */
+bool store_list_tags_valid(const char *tags);
+
+/* ---- custom fields ---- */
+
+#define STORE_FIELD_NAME_MAX 64
+#define STORE_FIELD_CHOICES_MAX 4096
+
+struct store_field {
+	int64_t id;
+	char name[STORE_FIELD_NAME_MAX + 1];
+	char type[8]; /* text, number, date, boolean, one_of */
+	char choices[STORE_FIELD_CHOICES_MAX + 1]; /* one_of: JSON array; "" */
+};
+
+/*
+ * store_field_create - define a custom field of the account.  name:
+ * [a-z_][a-z0-9_]{0,63} and not a built-in column (email, name, status,
+ * created, updated, joined, list, id); type: text, number, date, boolean
+ * or one_of; choices: for one_of a JSON array of 1-100 distinct strings
+ * (else NULL).  0, or -1 (taken, invalid).
+ */
+int store_field_create(struct store *s, int64_t account_id, const char *name,
+    const char *type, const char *choices, int64_t *id_r,
+    const char **error_r);
+
+/* store_field_list - call cb for each field of the account, by name */
+int store_field_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_field *f), void *arg,
+    const char **error_r);
+
+/* store_field_get - by id: 0, 1 not found, -1 */
+int store_field_get(struct store *s, int64_t account_id, int64_t id,
+    struct store_field *out, const char **error_r);
+
+/*
+ * store_field_delete - remove the field and its value from every contact
+ * of the account: 0, 1 not found, -1.
+ */
+int store_field_delete(
+    struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
+/* store_field_name_valid - whether name may name a custom field */
+bool store_field_name_valid(const char *name);
+
+/* ---- contacts ---- */
+
+#define STORE_EMAIL_MAX 254
+#define STORE_ATTRS_MAX (64 * 1024) /* bytes of a contact's JSON attrs */
+
+/* A contact as listed; pointers are valid during the callback. */
+struct store_contact {
+	int64_t id;
+	const char *email;
+	const char *name;
+	const char *status; /* enabled, blocklisted */
+	const char *attrs;  /* JSON object of custom field values */
+	int64_t created_at, updated_at;
+};
+
+typedef int store_contact_cb(void *arg, const struct store_contact *c);
+
+/* What store_contact_put writes. */
+struct store_contact_in {
+	const char *email; /* normalized by the caller; required */
+	const char *name;  /* NULL: keep (new contact: "") */
+	/* JSON objects of custom field values (checked by the caller):
+	   attrs_set are written, attrs_fill only where the contact has no
+	   value yet; NULL for none */
+	const char *attrs_set;
+	const char *attrs_fill;
+	int64_t list_id; /* subscribe to this list too; 0: none */
+	const struct store_consent *consent; /* NULL: none */
+	enum store_subscribe_mode mode;
+	/* the import job writing (0: none): a contact this job created
+	   earlier (a duplicate in the file) is merged whatever the mode */
+	int64_t job_id;
+};
+
+/*
+ * store_contact_put - create, update or subscribe a contact per in->mode:
+ * ADD creates what is missing (the contact, its subscription) and
+ * changes nothing that exists; UPSERT also updates an existing contact's
+ * name and values; UPDATE only touches a contact (and, with a list, a
+ * subscription) that exists.  The rules of store_contact_subscribe hold:
+ * suppressed addresses are SUPPRESSED and unsubscribed or bounced
+ * subscriptions REFUSED unless in->consent is given, blocklisted
+ * contacts always REFUSED; a double opt-in list takes a new address as
+ * 'unconfirmed' without consent.  *result_r says what happened and
+ * *id_r (may be NULL) the contact's id (0 if none).  Joins a
+ * store_tx_begin() transaction.  0, 1 no such list, -1.
+ */
+int store_contact_put(struct store *s, int64_t account_id,
+    const struct store_contact_in *in, enum store_subscribe_result *result_r,
+    int64_t *id_r, const char **error_r);
+
+/* store_contact_get - the account's contact id to cb: 0, 1 not found, -1 */
+int store_contact_get(struct store *s, int64_t account_id, int64_t id,
+    store_contact_cb *cb, void *arg, const char **error_r);
+
+/* store_contact_find - by (normalized) address: 0, 1 not found, -1 */
+int store_contact_find(struct store *s, int64_t account_id, const char *email,
+    store_contact_cb *cb, void *arg, const char **error_r);
+
+/* Which contacts store_contact_list gives. */
+struct store_contact_query {
+	int64_t after_id;	  /* the cursor: ids greater than this */
+	int64_t limit;		  /* at most this many (1-10000) */
+	const char *email_prefix; /* NULL, or addresses starting so */
+	int64_t list_id;	  /* 0, or subscribed (any status) to it */
+	const char *list_status;  /* with list_id: NULL any, or a status */
+	/* a segment: SQL from segment_compile (its first parameter is the
+	   account), NULL for none */
+	const char *where;
+	const struct store_param *params;
+	size_t nparams;
+};
+
+/*
+ * store_contact_list - the account's contacts matching q, by id, to cb
+ * (a non-zero return stops).  *count_r (may be NULL) gets the number
+ * given.  0, cb's value, or -1.
+ */
+int store_contact_list(struct store *s, int64_t account_id,
+    const struct store_contact_query *q, store_contact_cb *cb, void *arg,
+    const char **error_r);
+
+/* store_contact_count - how many contacts q selects (ignoring after_id
+   and limit) */
+int store_contact_count(struct store *s, int64_t account_id,
+    const struct store_contact_query *q, int64_t *count_r,
+    const char **error_r);
+
+/*
+ * store_contact_update - change the account's contact id: name (NULL
+ * keep), attrs_set (JSON object merged over its values; a null value
+ * removes one), status (NULL keep; enabled or blocklisted).  0, 1 not
+ * found, -1.
+ */
+int store_contact_update(struct store *s, int64_t account_id, int64_t id,
+    const char *name, const char *attrs_set, const char *status,
+    const char **error_r);
+
+/* store_contact_delete - delete the contact and its subscriptions (the
+   person's right to erasure): 0, 1 not found, -1 */
+int store_contact_delete(
+    struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
+/* A subscription of a contact, as listed. */
+struct store_subscription {
+	int64_t list_id;
+	const char *list_name;
+	const char *status;
+	int64_t created_at, updated_at;
+	const char *consent_source, *consent_ip; /* NULL if none */
+	int64_t consent_at;
+};
+
+/* store_subscription_list - the subscriptions of the account's contact */
+int store_subscription_list(struct store *s, int64_t account_id,
+    int64_t contact_id,
+    int (*cb)(void *arg, const struct store_subscription *sub), void *arg,
+    const char **error_r);
+
+/*
+ * store_subscription_set - set the status of the contact's subscription
+ * to the list (creating it if absent): "unsubscribed" always works;
+ * "subscribed"/"unconfirmed" from unsubscribed or bounced, or for a
+ * suppressed address, need consent; "bounced" is for the mail system.
+ * 0, 1 no such contact or list, 2 refused (consent needed), -1.
+ */
+int store_subscription_set(struct store *s, int64_t account_id,
+    int64_t contact_id, int64_t list_id, const char *status,
+    const struct store_consent *consent, const char **error_r);
+
+/* store_subscription_delete - remove the subscription: 0, 1 none, -1 */
+int store_subscription_delete(struct store *s, int64_t account_id,
+    int64_t contact_id, int64_t list_id, const char **error_r);
+
+/* ---- suppressions, listed ---- */
+
+struct store_suppression {
+	const char *email;
+	const char *reason;
+	int64_t created_at;
+};
+
+/* store_suppression_list - by address after after_email ("" first), at
+   most limit, to cb */
+int store_suppression_list(struct store *s, int64_t account_id,
+    const char *after_email, int64_t limit,
+    int (*cb)(void *arg, const struct store_suppression *sup), void *arg,
+    const char **error_r);
+
+/* ---- accounts by id (the admin API) ---- */
+
+/* store_account_get - account id: 0, 1 not found, -1 */
+int store_account_get(struct store *s, int64_t id, struct store_account *out,
+    const char **error_r);
+
+/* store_account_delete - delete account id and everything it owns
+   (lists, contacts, keys...): 0, 1 not found, -1 */
+int store_account_delete(struct store *s, int64_t id, const char **error_r);
+
+/* ---- saved segments ---- */
+
+#define STORE_SEGMENT_NAME_MAX 128
+#define STORE_SEGMENT_QUERY_MAX 4096
+
+struct store_segment {
+	int64_t id;
+	char name[STORE_SEGMENT_NAME_MAX + 1];
+	char query[STORE_SEGMENT_QUERY_MAX + 1]; /* the filter text */
+	int64_t created_at, updated_at;
+};
+
+/* store_segment_create - save a segment (the caller compiled query
+   first); name unique in the account.  0 or -1. */
+int store_segment_create(struct store *s, int64_t account_id, const char *name,
+    const char *query, int64_t *id_r, const char **error_r);
+/* store_segment_get - 0, 1 not found, -1 */
+int store_segment_get(struct store *s, int64_t account_id, int64_t id,
+    struct store_segment *out, const char **error_r);
+/* store_segment_list - the account's segments by name */
+int store_segment_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_segment *seg), void *arg,
+    const char **error_r);
+/* store_segment_update - NULL members kept: 0, 1 not found, -1 */
+int store_segment_update(struct store *s, int64_t account_id, int64_t id,
+    const char *name, const char *query, const char **error_r);
+/* store_segment_delete - 0, 1 not found, -1 */
+int store_segment_delete(
+    struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
+/* ---- database sources (PostgreSQL) ---- */
+
+#define STORE_SOURCE_NAME_MAX 128
+#define STORE_SOURCE_CONNINFO_MAX 4096
+
+struct store_source {
+	int64_t id;
+	char name[STORE_SOURCE_NAME_MAX + 1];
+	char conninfo[STORE_SOURCE_CONNINFO_MAX + 1]; /* without password */
+	char password_box[1024]; /* hex of the sealed password, or "" */
+	int64_t created_at;
+};
+
+/* store_source_create - 0 or -1 (name taken, too long) */
+int store_source_create(struct store *s, int64_t account_id, const char *name,
+    const char *conninfo, const char *password_box, int64_t *id_r,
+    const char **error_r);
+/* store_source_get - 0, 1 not found, -1 */
+int store_source_get(struct store *s, int64_t account_id, int64_t id,
+    struct store_source *out, const char **error_r);
+int store_source_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_source *src), void *arg,
+    const char **error_r);
+/* store_source_delete - 0, 1 not found, -1 */
+int store_source_delete(
+    struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
+/* ---- import jobs ---- */
+
+#define STORE_JOB_SOURCE_MAX 4096
+#define STORE_JOB_OPTIONS_MAX 8192
+#define STORE_JOB_ERROR_MAX 512
+
+struct store_import_job {
+	int64_t id, account_id;
+	int64_t list_id;   /* 0: none */
+	int64_t source_id; /* postgresql: the db_sources row; else 0 */
+	char state[12];	   /* queued running cancelling cancelled done failed */
+	char runner[8];	   /* server, cli */
+	char format[16];   /* csv tsv vcard jsonl postgresql suppressions */
+	char source[STORE_JOB_SOURCE_MAX + 1];	 /* file path, or the query */
+	char options[STORE_JOB_OPTIONS_MAX + 1]; /* JSON object */
+	int64_t rows_done, created, updated, skipped, errors;
+	int64_t bytes_done, bytes_total;
+	char error[STORE_JOB_ERROR_MAX + 1]; /* why it failed, or "" */
+	int64_t created_at, started_at, updated_at, finished_at; /* 0: not */
+};
+
+/* store_import_create - a new job in state 'queued' from the members of
+   job that describe it (account_id, list_id, source_id, runner, format,
+   source, options, bytes_total); its id to *id_r.  0 or -1. */
+int store_import_create(struct store *s, const struct store_import_job *job,
+    int64_t *id_r, const char **error_r);
+/* store_import_get - the job id of the account (STORE_ANY_ACCOUNT: any
+   account): 0, 1 not found, -1 */
+int store_import_get(struct store *s, int64_t account_id, int64_t id,
+    struct store_import_job *out, const char **error_r);
+/* store_import_list - the account's jobs, newest first, at most limit */
+int store_import_list(struct store *s, int64_t account_id, int64_t limit,
+    int (*cb)(void *arg, const struct store_import_job *job), void *arg,
+    const char **error_r);
+/*
+ * store_import_progress - record the counters (rows_done, created,
+ * updated, skipped, errors, bytes_done) of job, and *state_r gets the
+ * job's state as stored (so that a runner sees 'cancelling').  Joins a
+ * store_tx_begin() transaction: call it in the batch's transaction.
+ * 0 or -1.
+ */
+int store_import_progress(struct store *s, const struct store_import_job *job,
+    char state_r[12], const char **error_r);
+/*
+ * store_import_set_state - move job id from one of the states in from
+ * (comma-separated, e.g. "queued,running") to state, with error (NULL:
+ * none); sets started_at when it becomes running and finished_at when
+ * it ends.  0, 1 not in one of those states (or not found), -1.
+ */
+int store_import_set_state(struct store *s, int64_t account_id, int64_t id,
+    const char *from, const char *state, const char *error,
+    const char **error_r);
+/* store_import_error_add - keep a bad row of the job (joins a
+   transaction); duplicates of (line, reason) are ignored.  0 or -1. */
+int store_import_error_add(struct store *s, int64_t job_id,
+    unsigned long line, const char *reason, const char **error_r);
+/* store_import_errors - the kept bad rows of the account's job, by line,
+   at most limit */
+int store_import_errors(struct store *s, int64_t account_id, int64_t job_id,
+    int64_t limit,
+    int (*cb)(void *arg, unsigned long line, const char *reason), void *arg,
+    const char **error_r);
+/* store_import_unfinished - the jobs of runner in state queued, running
+   or cancelling, oldest first (for resuming at start) */
+int store_import_unfinished(struct store *s, const char *runner,
+    int (*cb)(void *arg, const struct store_import_job *job), void *arg,
+    const char **error_r);
+
+/* ---- API keys ---- */
+
+#define STORE_APIKEY_MAX 80 /* bytes of a key's text, with NUL */
+
+struct store_apikey {
+	int64_t id;
+	int64_t account_id; /* 0: an operator's key for the whole node */
+	char name[129];
+	char prefix[13];
+	char scopes[64]; /* comma-separated: read, write, admin */
+	int64_t created_at, last_used_at, revoked_at; /* 0: never */
+};
+
+/*
+ * store_apikey_create - a new key for account_id (0: the node's operator;
+ * scopes must then include admin).  scopes: comma-separated subset of
+ * read, write, admin.  The key ("hk_" + 12-char prefix + "_" + 32-char
+ * secret, base32) goes to key_out, once: only its keyed hash is kept.
+ * 0 or -1.
+ */
+int store_apikey_create(struct store *s, int64_t account_id, const char *name,
+    const char *scopes, char key_out[STORE_APIKEY_MAX], int64_t *id_r,
+    const char **error_r);
+/*
+ * store_apikey_verify - the key's record in *out when key is a live key:
+ * 0, 1 unknown/revoked/malformed (the same answer for each, in constant
+ * time for the secret), -1.  Updates last_used_at at most once a minute.
+ */
+int store_apikey_verify(struct store *s, const char *key,
+    struct store_apikey *out, const char **error_r);
+/* store_apikey_list - the keys of account_id (0: operator keys) */
+int store_apikey_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_apikey *k), void *arg,
+    const char **error_r);
+/* store_apikey_revoke - 0, 1 not found (or already revoked), -1 */
+int store_apikey_revoke(
+    struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
 #endif
