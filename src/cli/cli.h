@@ -69,6 +69,15 @@ int cmd_queue_retry(struct cli *c, int argc, char **argv);
 int cmd_queue_hold(struct cli *c, int argc, char **argv);
 int cmd_queue_release(struct cli *c, int argc, char **argv);
 int cmd_queue_delete(struct cli *c, int argc, char **argv);
+int cmd_import(struct cli *c, int argc, char **argv);
+int cmd_field_create(struct cli *c, int argc, char **argv);
+int cmd_field_list(struct cli *c, int argc, char **argv);
+int cmd_export(struct cli *c, int argc, char **argv);
+int cmd_list_create(struct cli *c, int argc, char **argv);
+int cmd_list_list(struct cli *c, int argc, char **argv);
+int cmd_apikey_create(struct cli *c, int argc, char **argv);
+int cmd_apikey_list(struct cli *c, int argc, char **argv);
+int cmd_apikey_revoke(struct cli *c, int argc, char **argv);
 int cmd_config_dump(struct cli *c, int argc, char **argv);
 int cmd_version(struct cli *c, int argc, char **argv);
 

@@ -74,6 +74,39 @@ static const struct cli_command commands[] = {
 	    true },
 	{ "dkim remove", "DOMAIN --selector S", "remove a DKIM key",
 	    cmd_dkim_remove, true },
+	{ "list create",
+	    "--account NAME [--optin single|double] [--description TEXT] "
+	    "LIST",
+	    "create a mailing list", cmd_list_create, true },
+	{ "list list", "--account NAME", "list an account's mailing lists",
+	    cmd_list_list, true },
+	{ "field create",
+	    "--account NAME [--choices A,B,...] FIELD "
+	    "text|number|date|boolean|one_of",
+	    "define a custom field of contacts", cmd_field_create, true },
+	{ "field list", "--account NAME", "list an account's custom fields",
+	    cmd_field_list, true },
+	{ "import",
+	    "FILE --account NAME [--list LIST] [--format "
+	    "csv|tsv|vcard|jsonl|suppressions] [--mode add|upsert|update] "
+	    "[--map COLUMN=TARGET]... [--overwrite FIELD=always|if_empty|never]"
+	    "... [--consent SOURCE] [--delimiter C] | --resume ID | --cancel ID",
+	    "import contacts (or suppressions) from a file, with progress; "
+	    "TARGET: email, name, first_name, last_name, a custom field or "
+	    "ignore",
+	    cmd_import, true },
+	{ "export",
+	    "--account NAME [--list LIST] [--segment FILTER] [--suppressions] "
+	    "[--format csv|jsonl] [--output FILE]",
+	    "export contacts or suppressions", cmd_export, true },
+	{ "apikey create",
+	    "--account NAME | --operator [--name N] [--scopes read,write,admin]",
+	    "make a REST API key (printed once)", cmd_apikey_create, true },
+	{ "apikey list", "[--account NAME]",
+	    "list API keys (operator keys without --account)", cmd_apikey_list,
+	    true },
+	{ "apikey revoke", "[--account NAME] ID", "revoke an API key",
+	    cmd_apikey_revoke, true },
 	{ "queue list",
 	    "[--state S] [--destination DOMAIN] [--account NAME]",
 	    "list queued recipients (live state from the running server; "

@@ -49,6 +49,8 @@ enum {
 	C_SUB_DELETE,
 	C_SUPPR_LIST,
 	C_SUPPR_OF_CONTACT,
+	C_SUPPR_ANY,
+	C_SUB_INSERT_NEW,
 };
 
 #define STMT(id, sql)                                                          \
@@ -92,17 +94,26 @@ STMT(FIELD_STRIP,
     "UPDATE contacts SET attrs = json_remove(attrs, ?)"
     " WHERE account_id = ? AND json_extract(attrs, ?) IS NOT NULL");
 STMT(OPTIN, "SELECT optin FROM lists WHERE account_id = ? AND id = ?");
+STMT(SUPPR_ANY, "SELECT 1 FROM suppressions WHERE account_id = ? LIMIT 1");
+/* a new contact's subscription: the list was checked to be the
+   account's and the contact was just made in it */
+STMT(SUB_INSERT_NEW,
+    "INSERT INTO subscriptions (contact_id, list_id, status,"
+    " created_at, updated_at, consent_source, consent_ip, consent_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)");
 STMT(SUPPR_CHECK,
     "SELECT 1 FROM suppressions WHERE account_id = ? AND email = ?");
 STMT(CONTACT_FIND,
     "SELECT id, name, status, import_job FROM contacts"
     " WHERE account_id = ? AND email = ?");
+/* attrs: ?4 alone when there is nothing to fill under it (no JSON
+   parsing on the common path); an existing address inserts nothing */
 STMT(CONTACT_INSERT,
     "INSERT INTO contacts (account_id, email, name, status, attrs,"
     " created_at, updated_at, import_job)"
-    " VALUES (?1, ?2, ?3, 'enabled',"
-    " json_patch(coalesce(?4, '{}'), coalesce(?5, '{}')), ?6, ?6, ?7)"
-    " RETURNING id");
+    " VALUES (?1, ?2, ?3, 'enabled', CASE WHEN ?5 IS NULL THEN"
+    " coalesce(?4, '{}') ELSE json_patch(?5, coalesce(?4, '{}')) END,"
+    " ?6, ?6, ?7) ON CONFLICT (account_id, email) DO NOTHING");
 /* the fill values under the contact's, the set values over them; only a
    real change touches the row */
 STMT(CONTACT_MERGE,
@@ -111,7 +122,7 @@ STMT(CONTACT_MERGE,
     " coalesce(?3, '{}')), updated_at = ?4"
     " WHERE account_id = ?5 AND id = ?6 AND (name <> coalesce(?1, name) OR"
     " attrs <> json_patch(json_patch(coalesce(?2, '{}'), attrs),"
-    " coalesce(?3, '{}'))) RETURNING id");
+    " coalesce(?3, '{}')))");
 STMT(CONTACT_GET,
     "SELECT " CONTACT_COLS " FROM contacts c WHERE c.account_id = ?"
     " AND c.id = ?");
@@ -135,8 +146,7 @@ STMT(SUB_INSERT,
     " created_at, updated_at, consent_source, consent_ip, consent_at)"
     " SELECT c.id, l.id, ?1, ?2, ?2, ?3, ?4, ?5 FROM contacts c"
     " JOIN lists l ON l.account_id = c.account_id"
-    " WHERE c.account_id = ?6 AND c.id = ?7 AND l.id = ?8"
-    " RETURNING contact_id");
+    " WHERE c.account_id = ?6 AND c.id = ?7 AND l.id = ?8");
 /* consent columns change only when a consent is given */
 STMT(SUB_SET,
     "UPDATE subscriptions SET status = ?1, updated_at = ?2,"
@@ -144,7 +154,7 @@ STMT(SUB_SET,
     " consent_ip = CASE WHEN ?3 IS NULL THEN consent_ip ELSE ?4 END,"
     " consent_at = coalesce(?5, consent_at)"
     " WHERE contact_id = ?7 AND list_id = ?8 AND contact_id IN"
-    " (SELECT id FROM contacts WHERE account_id = ?6) RETURNING contact_id");
+    " (SELECT id FROM contacts WHERE account_id = ?6)");
 STMT(SUB_LIST,
     "SELECT s.list_id, l.name, s.status, s.created_at, s.updated_at,"
     " s.consent_source, s.consent_ip, s.consent_at FROM subscriptions s"
@@ -944,7 +954,6 @@ sub_write(struct store *s, bool insert, int64_t account_id, int64_t contact_id,
     int64_t now, const char **err)
 {
 	struct store_value p[8];
-	struct store_int_result r;
 
 	p[0] = (struct store_value)P_TEXT(status);
 	p[1] = (struct store_value)P_INT(now);
@@ -952,10 +961,10 @@ sub_write(struct store *s, bool insert, int64_t account_id, int64_t contact_id,
 	p[5] = (struct store_value)P_INT(account_id);
 	p[6] = (struct store_value)P_INT(contact_id);
 	p[7] = (struct store_value)P_INT(list_id);
-	if (store_run_int(s, insert ? &stmt_SUB_INSERT : &stmt_SUB_SET, p,
-		NELEM(p), &r, err) < 0)
+	if (store_run(s, insert ? &stmt_SUB_INSERT : &stmt_SUB_SET, p, NELEM(p),
+		NULL, NULL, err) < 0)
 		return -1;
-	if (r.rows == 0) {
+	if (s->driver->changes(s->conn) == 0) {
 		*err = "the list or contact went away";
 		return -1;
 	}
@@ -980,45 +989,85 @@ put_decide(struct store *s, int64_t account_id,
 		struct store_value pl[] = { P_INT(account_id),
 			P_INT(in->list_id) };
 
-		if (store_run(s, &stmt_OPTIN, pl, NELEM(pl), text_row, &optin,
-			err) < 0)
+		if (s->in_tx && s->tx_list_id == in->list_id &&
+		    s->tx_list_account == account_id) {
+			optin.found = true;
+			memcpy(optin.text, s->tx_optin, sizeof(s->tx_optin));
+		} else if (store_run(s, &stmt_OPTIN, pl, NELEM(pl), text_row,
+			       &optin, err) < 0) {
 			return -1;
+		}
 		if (!optin.found)
 			return 1;
+		if (s->in_tx) {
+			s->tx_list_id = in->list_id;
+			s->tx_list_account = account_id;
+			memcpy(s->tx_optin, optin.text, sizeof(s->tx_optin));
+		}
 	}
-	if (store_run_int(s, &stmt_SUPPR_CHECK, pe, NELEM(pe), &r, err) < 0)
-		return -1;
-	if (r.rows > 0 && in->consent == NULL) {
-		*res = STORE_SUBSCRIBE_SUPPRESSED;
-		return 0;
+	/* an account without suppressions (known once per transaction)
+	   needs no look-up per address */
+	if (!s->in_tx || s->tx_suppr_any != 0 ||
+	    s->tx_suppr_account != account_id) {
+		if (s->in_tx &&
+		    (s->tx_suppr_any < 0 ||
+			s->tx_suppr_account != account_id)) {
+			struct store_value pa[] = { P_INT(account_id) };
+
+			if (store_run_int(
+				s, &stmt_SUPPR_ANY, pa, NELEM(pa), &r, err) < 0)
+				return -1;
+			s->tx_suppr_any = r.rows > 0;
+			s->tx_suppr_account = account_id;
+		}
+		if (!s->in_tx || s->tx_suppr_any) {
+			if (store_run_int(s, &stmt_SUPPR_CHECK, pe, NELEM(pe),
+				&r, err) < 0)
+				return -1;
+			if (r.rows > 0 && in->consent == NULL) {
+				*res = STORE_SUBSCRIBE_SUPPRESSED;
+				return 0;
+			}
+		}
+	}
+	if (in->mode != STORE_SUBSCRIBE_UPDATE) {
+		struct store_value pc[] = { P_INT(account_id),
+			P_TEXT(in->email), P_TEXT(in->name ? in->name : ""),
+			opt_text(in->attrs_set), opt_text(in->attrs_fill),
+			P_INT(now),
+			in->job_id != 0 ? (struct store_value)P_INT(in->job_id)
+					: null_value };
+
+		if (store_run(s, &stmt_CONTACT_INSERT, pc, NELEM(pc), NULL,
+			NULL, err) < 0)
+			return -1;
+		if (s->driver->changes(s->conn) > 0) {
+			*id_r = s->driver->last_id(s->conn);
+			if (in->list_id != 0) {
+				struct store_value ps[7];
+
+				ps[0] = (struct store_value)P_INT(*id_r);
+				ps[1] = (struct store_value)P_INT(in->list_id);
+				ps[2] = (struct store_value)P_TEXT(
+				    strcmp(optin.text, "double") == 0 &&
+					    in->consent == NULL
+					? "unconfirmed"
+					: "subscribed");
+				ps[3] = (struct store_value)P_INT(now);
+				consent_params(in->consent, now, &ps[4]);
+				if (store_run(s, &stmt_SUB_INSERT_NEW, ps,
+					NELEM(ps), NULL, NULL, err) < 0)
+					return -1;
+			}
+			*res = STORE_SUBSCRIBE_CREATED;
+			return 0;
+		}
 	}
 	if (store_run(
 		s, &stmt_CONTACT_FIND, pe, NELEM(pe), found_row, &c, err) < 0)
 		return -1;
 	if (!c.found) {
-		struct store_value pc[] = { P_INT(account_id),
-			P_TEXT(in->email), P_TEXT(in->name ? in->name : ""),
-			opt_text(in->attrs_fill), opt_text(in->attrs_set),
-			P_INT(now),
-			in->job_id != 0 ? (struct store_value)P_INT(in->job_id)
-					: null_value };
-
-		if (in->mode == STORE_SUBSCRIBE_UPDATE) {
-			*res = STORE_SUBSCRIBE_SKIPPED;
-			return 0;
-		}
-		if (store_run_int(
-			s, &stmt_CONTACT_INSERT, pc, NELEM(pc), &r, err) < 0)
-			return -1;
-		*id_r = r.value;
-		if (in->list_id != 0 &&
-		    sub_write(s, true, account_id, r.value, in->list_id,
-			strcmp(optin.text, "double") == 0 && in->consent == NULL
-			    ? "unconfirmed"
-			    : "subscribed",
-			in->consent, now, err) < 0)
-			return -1;
-		*res = STORE_SUBSCRIBE_CREATED;
+		*res = STORE_SUBSCRIBE_SKIPPED; /* update only: none */
 		return 0;
 	}
 	*id_r = c.id;
@@ -1061,10 +1110,10 @@ put_decide(struct store *s, int64_t account_id,
 			opt_text(in->attrs_fill), opt_text(in->attrs_set),
 			P_INT(now), P_INT(account_id), P_INT(c.id) };
 
-		if (store_run_int(
-			s, &stmt_CONTACT_MERGE, pm, NELEM(pm), &r, err) < 0)
+		if (store_run(s, &stmt_CONTACT_MERGE, pm, NELEM(pm), NULL, NULL,
+			err) < 0)
 			return -1;
-		changed = r.rows > 0;
+		changed = s->driver->changes(s->conn) > 0;
 	}
 	if (in->list_id != 0 && !sub.found) {
 		if (sub_write(s, true, account_id, c.id, in->list_id,

@@ -419,6 +419,12 @@ sqlite_changes(struct store_conn *c)
 	return (int64_t)sqlite3_changes(c->db);
 }
 
+static int64_t
+sqlite_last_id(struct store_conn *c)
+{
+	return (int64_t)sqlite3_last_insert_rowid(c->db);
+}
+
 const struct store_driver store_driver_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -430,6 +436,7 @@ const struct store_driver store_driver_sqlite = {
 	.query = sqlite_query,
 	.changed = sqlite_changed,
 	.changes = sqlite_changes,
+	.last_id = sqlite_last_id,
 	.set_durable = sqlite_set_durable,
 	.migrations = sqlite_migrations,
 	.migrations_count = NELEM(sqlite_migrations),

@@ -154,6 +154,10 @@ struct store_driver {
 	    struct store_conn *conn, bool *changed_r, const char **error_r);
 	/* changes - rows changed by the last INSERT, UPDATE or DELETE */
 	int64_t (*changes)(struct store_conn *conn);
+	/* last_id - the id of the last row inserted (no RETURNING needed:
+	   SQLite buffers RETURNING rows in a temporary table, which costs
+	   more than the insert) */
+	int64_t (*last_id)(struct store_conn *conn);
 	/* set_durable - false: commits survive a crash of the process but
 	 * not of the machine (no sync per commit); 0 or -1 */
 	int (*set_durable)(
@@ -176,6 +180,12 @@ struct store {
 	/* inside store_tx_begin() ... store_tx_commit(): functions that
 	   write join that transaction instead of starting their own */
 	bool in_tx;
+	/* what store_contact_put looked up once per transaction (valid
+	   while in_tx: the transaction holds the write lock) */
+	int64_t tx_list_id, tx_list_account;
+	char tx_optin[8];
+	int64_t tx_suppr_account; /* tx_suppr_any is about this account */
+	int tx_suppr_any;	  /* -1 unknown, 0 none, 1 some */
 	char error[STORE_ERROR_MAX];
 };
 

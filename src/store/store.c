@@ -1672,6 +1672,7 @@ store_suppression_add(struct store *s, int64_t account_id, const char *email,
 	if (ret < 0)
 		return store_fail(
 		    s, error_r, "suppressing '%s': %s", email, err);
+	s->tx_suppr_any = -1;
 	return 0;
 }
 

@@ -1,0 +1,1224 @@
+/*
+ * import.c - import jobs (see import.h).
+ *
+ * One run: load the job and the account's fields, check the options,
+ * open the source, and for each record (CSV record, vCard card, JSON
+ * line, database row) map its columns, check the address and each
+ * value's type, and hand the contact to store_contact_put() inside the
+ * batch's transaction.  A bad record is counted and kept (line and
+ * reason, up to errors_kept) and the run goes on.  After batch_rows
+ * records the counters are written and the transaction commits; then
+ * the stored state is looked at, so a cancel from another process (the
+ * API, the CLI) is seen within one batch.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "contacts/csvin.h"
+#include "contacts/import.h"
+#include "contacts/jsonl.h"
+#include "contacts/pgsrc.h"
+#include "contacts/vcard.h"
+#include "lib/log.h"
+#include "lib/secret.h"
+#include "lib/util.h"
+#include "mail/address.h"
+
+#define READ_CHUNK (64 * 1024)
+#define REASON_MAX 300
+
+enum rule { RULE_ALWAYS, RULE_IF_EMPTY, RULE_NEVER };
+
+enum ftype { F_TEXT, F_NUMBER, F_DATE, F_BOOLEAN, F_ONE_OF };
+
+struct field {
+	char name[STORE_FIELD_NAME_MAX + 1];
+	enum ftype type;
+	json_t *choices; /* one_of: array of strings */
+	enum rule rule;
+};
+
+/* where a column goes */
+enum target_kind {
+	T_IGNORE,
+	T_EMAIL,
+	T_NAME,
+	T_FIRST,
+	T_LAST,
+	T_REASON,
+	T_FIELD
+};
+
+struct target {
+	enum target_kind kind;
+	size_t field; /* T_FIELD: index in fields */
+};
+
+struct run {
+	struct store *s;
+	const struct import_env *env;
+	struct store_import_job job;
+	bool suppressions; /* format: the rows are suppressions */
+
+	struct field *fields;
+	size_t nfields;
+	json_t *map; /* options.map, or NULL */
+	enum rule name_rule;
+	struct store_consent consent;
+	bool has_consent;
+	char consent_source[257], consent_ip[64];
+	bool extra; /* a second address of a vCard: not a row of its own */
+	enum store_subscribe_mode mode;
+
+	/* the columns of the current source (header) */
+	struct target *cols;
+	size_t ncols;
+	bool have_header;
+
+	uint64_t skip;	 /* rows an earlier run committed */
+	uint64_t row;	 /* rows seen in this run, from the start */
+	size_t in_batch; /* rows since the last commit */
+	bool stopping;	 /* stop or cancel seen */
+	bool cancelled;
+	int64_t kept; /* errors kept so far (from the store) */
+	time_t started;
+	char err[512]; /* a failure that ends the run */
+	bool failed;
+};
+
+/* ---- small helpers ---- */
+
+int
+import_format_valid(const char *format)
+{
+	static const char *const formats[] = { "csv", "tsv", "vcard", "jsonl",
+		"postgresql", "suppressions" };
+
+	for (size_t i = 0; i < NELEM(formats); i++)
+		if (strcmp(format, formats[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+run_fail(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+	r->failed = true;
+}
+
+/* trim - s without leading and trailing white space, in place */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	e = s + strlen(s);
+	while (e > s &&
+	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+int
+import_email_normalize(
+    const char *in, char *out, size_t outlen, const char **why_r)
+{
+	char buf[STORE_EMAIL_MAX * 2 + 64], *p, *lt, *gt;
+	struct mail_addr a = { 0 };
+	size_t used, len;
+	const char *why = NULL;
+	int ret = -1;
+
+	if (strlen(in) >= sizeof(buf)) {
+		*why_r = "address too long";
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", in);
+	p = trim(buf);
+	/* "Name <addr>" */
+	if ((lt = strrchr(p, '<')) != NULL && (gt = strchr(lt, '>')) != NULL &&
+	    gt[1] == '\0') {
+		*gt = '\0';
+		p = trim(lt + 1);
+	}
+	if (strncasecmp(p, "mailto:", 7) == 0)
+		p += 7;
+	len = strlen(p);
+	if (len == 0) {
+		*why_r = "no address";
+		return -1;
+	}
+	if (mail_addr_parse_path(p, len,
+		MAIL_ADDR_ALLOW_NOBRACKETS | MAIL_ADDR_ALLOW_UTF8, &a, &used,
+		&why) < 0) {
+		*why_r = why != NULL ? why : "not an address";
+		return -1;
+	}
+	if (used != len) {
+		*why_r = "text after the address";
+	} else if (a.domain_ascii == NULL || a.local == NULL ||
+	    a.local[0] == '\0') {
+		*why_r = "no domain";
+	} else if (a.flags & MAIL_ADDR_LITERAL) {
+		*why_r = "an address literal is not a mailing address";
+	} else if (strchr(a.domain_ascii, '.') == NULL) {
+		*why_r = "the domain has no dot";
+	} else {
+		char *local = mail_addr_format(
+		    &(struct mail_addr){ .local = a.local, .flags = a.flags });
+		int n = snprintf(out, outlen, "%s@%s", local, a.domain_ascii);
+
+		free(local);
+		if (n < 0 || (size_t)n >= outlen || n > STORE_EMAIL_MAX)
+			*why_r = "address too long";
+		else
+			ret = 0;
+	}
+	mail_addr_clear(&a);
+	return ret;
+}
+
+/* ---- fields and options ---- */
+
+static int
+field_cb(void *arg, const struct store_field *f)
+{
+	struct run *r = arg;
+	struct field *o;
+
+	r->fields = xrealloc(r->fields, (r->nfields + 1) * sizeof(*r->fields));
+	o = &r->fields[r->nfields++];
+	memset(o, 0, sizeof(*o));
+	snprintf(o->name, sizeof(o->name), "%s", f->name);
+	o->type = strcmp(f->type, "number") == 0 ? F_NUMBER
+	    : strcmp(f->type, "date") == 0	 ? F_DATE
+	    : strcmp(f->type, "boolean") == 0	 ? F_BOOLEAN
+	    : strcmp(f->type, "one_of") == 0	 ? F_ONE_OF
+						 : F_TEXT;
+	if (o->type == F_ONE_OF)
+		o->choices = json_loads(f->choices, 0, NULL);
+	return 0;
+}
+
+static void
+fields_free(struct run *r)
+{
+	for (size_t i = 0; i < r->nfields; i++)
+		json_decref(r->fields[i].choices);
+	free(r->fields);
+	r->fields = NULL;
+	r->nfields = 0;
+}
+
+static ssize_t
+field_find(const struct run *r, const char *name)
+{
+	for (size_t i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int
+rule_parse(const char *v, enum rule *out)
+{
+	if (strcmp(v, "always") == 0)
+		*out = RULE_ALWAYS;
+	else if (strcmp(v, "if_empty") == 0)
+		*out = RULE_IF_EMPTY;
+	else if (strcmp(v, "never") == 0)
+		*out = RULE_NEVER;
+	else
+		return -1;
+	return 0;
+}
+
+/* target_parse - a "map" value; -1 if unknown */
+static int
+target_parse(const struct run *r, const char *v, struct target *t)
+{
+	static const struct {
+		const char *name;
+		enum target_kind kind;
+	} fixed[] = { { "email", T_EMAIL }, { "name", T_NAME },
+		{ "first_name", T_FIRST }, { "last_name", T_LAST },
+		{ "reason", T_REASON }, { "ignore", T_IGNORE } };
+	ssize_t f;
+
+	for (size_t i = 0; i < NELEM(fixed); i++)
+		if (strcmp(v, fixed[i].name) == 0) {
+			t->kind = fixed[i].kind;
+			return 0;
+		}
+	if ((f = field_find(r, v)) < 0)
+		return -1;
+	t->kind = T_FIELD;
+	t->field = (size_t)f;
+	return 0;
+}
+
+/*
+ * options_load - parse and check the job's options into r (the fields
+ * must be loaded).  0 or -1 with err.
+ */
+static int
+options_load(struct run *r, const char *format, const char *text, char *err,
+    size_t errlen)
+{
+	json_error_t je;
+	json_t *o = json_loads(text, 0, &je), *v;
+	const char *key;
+	int ret = -1;
+
+	r->mode = STORE_SUBSCRIBE_ADD;
+	if (o == NULL || !json_is_object(o)) {
+		snprintf(err, errlen, "options: not a JSON object (%s)",
+		    o == NULL ? je.text : "another type");
+		goto out;
+	}
+	json_object_foreach(o, key, v)
+	{
+		if (strcmp(key, "mode") == 0) {
+			const char *m = json_string_value(v);
+
+			if (m != NULL && strcmp(m, "add") == 0)
+				r->mode = STORE_SUBSCRIBE_ADD;
+			else if (m != NULL && strcmp(m, "upsert") == 0)
+				r->mode = STORE_SUBSCRIBE_UPSERT;
+			else if (m != NULL && strcmp(m, "update") == 0)
+				r->mode = STORE_SUBSCRIBE_UPDATE;
+			else {
+				snprintf(err, errlen,
+				    "options.mode: use add, upsert or update");
+				goto out;
+			}
+		} else if (strcmp(key, "map") == 0) {
+			const char *col;
+			json_t *t;
+
+			if (!json_is_object(v)) {
+				snprintf(err, errlen,
+				    "options.map: an object of column: "
+				    "target is needed");
+				goto out;
+			}
+			json_object_foreach(v, col, t)
+			{
+				struct target tg;
+
+				if (!json_is_string(t) ||
+				    target_parse(r, json_string_value(t), &tg) <
+					0) {
+					snprintf(err, errlen,
+					    "options.map.\"%.64s\": use email, "
+					    "name, first_name, last_name, "
+					    "reason, ignore or the name of a "
+					    "custom field",
+					    col);
+					goto out;
+				}
+			}
+			r->map = json_incref(v);
+		} else if (strcmp(key, "overwrite") == 0) {
+			const char *f;
+			json_t *t;
+
+			if (!json_is_object(v)) {
+				snprintf(err, errlen,
+				    "options.overwrite: an object of field: "
+				    "rule is needed");
+				goto out;
+			}
+			json_object_foreach(v, f, t)
+			{
+				enum rule rule;
+				ssize_t fi = field_find(r, f);
+
+				if (!json_is_string(t) ||
+				    rule_parse(json_string_value(t), &rule) <
+					0) {
+					snprintf(err, errlen,
+					    "options.overwrite.%.64s: use "
+					    "always, if_empty or never",
+					    f);
+					goto out;
+				}
+				if (strcmp(f, "name") == 0)
+					r->name_rule = rule;
+				else if (fi >= 0)
+					r->fields[fi].rule = rule;
+				else {
+					snprintf(err, errlen,
+					    "options.overwrite.%.64s: no such "
+					    "field in this account",
+					    f);
+					goto out;
+				}
+			}
+		} else if (strcmp(key, "consent") == 0) {
+			json_t *src = json_object_get(v, "source");
+			json_t *ip = json_object_get(v, "ip");
+
+			if (!json_is_object(v) || !json_is_string(src) ||
+			    json_string_length(src) == 0 ||
+			    json_string_length(src) > 256 ||
+			    (ip != NULL && !json_is_string(ip))) {
+				snprintf(err, errlen,
+				    "options.consent: {\"source\": \"...\" "
+				    "(1-256 bytes), \"ip\": \"...\"} is "
+				    "needed");
+				goto out;
+			}
+			if (ip != NULL && json_string_length(ip) >= 64) {
+				snprintf(err, errlen,
+				    "options.consent.ip: too long");
+				goto out;
+			}
+			r->has_consent = true;
+			snprintf(r->consent_source, sizeof(r->consent_source),
+			    "%s", json_string_value(src));
+			r->consent.source = r->consent_source;
+			if (ip != NULL) {
+				snprintf(r->consent_ip, sizeof(r->consent_ip),
+				    "%s", json_string_value(ip));
+				r->consent.ip = r->consent_ip;
+			}
+		} else if (strcmp(key, "delimiter") == 0) {
+			const char *d = json_string_value(v);
+
+			if (d == NULL || strlen(d) != 1 ||
+			    strchr(",;\t|", d[0]) == NULL) {
+				snprintf(err, errlen,
+				    "options.delimiter: use \",\", \";\", "
+				    "\"\\t\" or \"|\"");
+				goto out;
+			}
+		} else {
+			snprintf(
+			    err, errlen, "options: unknown key \"%.64s\"", key);
+			goto out;
+		}
+	}
+	(void)format;
+	ret = 0;
+out:
+	json_decref(o);
+	return ret;
+}
+
+int
+import_options_check(struct store *s, int64_t account_id, const char *format,
+    const char *options, char *err, size_t errlen)
+{
+	struct run r = { .s = s };
+	const char *serr;
+	int ret;
+
+	if (!import_format_valid(format)) {
+		snprintf(err, errlen,
+		    "format: use csv, tsv, vcard, jsonl, postgresql or "
+		    "suppressions");
+		return -1;
+	}
+	if (store_field_list(s, account_id, field_cb, &r, &serr) < 0) {
+		snprintf(err, errlen, "%s", serr);
+		fields_free(&r);
+		return -1;
+	}
+	ret = options_load(&r, format, options, err, errlen);
+	json_decref(r.map);
+	fields_free(&r);
+	return ret;
+}
+
+/* ---- batches ---- */
+
+/* batch_commit - write the counters and commit; look at the state */
+static int
+batch_commit(struct run *r, bool last)
+{
+	char state[12];
+	const char *err;
+
+	if (r->failed)
+		return -1;
+	if (store_import_progress(r->s, &r->job, state, &err) < 0 ||
+	    store_tx_commit(r->s, &err) < 0) {
+		store_tx_rollback(r->s);
+		run_fail(r, "%s", err);
+		return -1;
+	}
+	r->in_batch = 0;
+	r->job.updated_at = (int64_t)time(NULL);
+	snprintf(r->job.state, sizeof(r->job.state), "%s", state);
+	if (r->env->progress != NULL)
+		r->env->progress(r->env->arg, &r->job);
+	if (strcmp(state, "cancelling") == 0) {
+		r->cancelled = true;
+		r->stopping = true;
+	}
+	if (r->env->stop != NULL && *r->env->stop)
+		r->stopping = true;
+	if (!last && !r->stopping && store_tx_begin(r->s, &err) < 0) {
+		run_fail(r, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* row_done - count a row; commit the batch when full.  -1 stops. */
+static int
+row_done(struct run *r)
+{
+	if (r->extra)
+		return 0;
+	r->job.rows_done++;
+	if (++r->in_batch >=
+	    (r->env->batch_rows ? r->env->batch_rows : IMPORT_BATCH_ROWS))
+		return batch_commit(r, false) < 0 || r->stopping ? -1 : 0;
+	return 0;
+}
+
+/* bad_row - count and keep a bad row; then row_done */
+static int __attribute__((format(printf, 3, 4)))
+bad_row(struct run *r, unsigned long line, const char *fmt, ...)
+{
+	char reason[REASON_MAX];
+	size_t kept_max =
+	    r->env->errors_kept ? r->env->errors_kept : IMPORT_ERRORS_KEPT;
+	const char *err;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	r->job.errors++;
+	if ((size_t)r->kept < kept_max) {
+		if (store_import_error_add(
+			r->s, r->job.id, line, reason, &err) < 0) {
+			run_fail(r, "%s", err);
+			return -1;
+		}
+		r->kept++;
+	}
+	return row_done(r);
+}
+
+/* ---- values ---- */
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "y", "1", "on", "t" };
+	static const char *const no[] = { "false", "no", "n", "0", "off", "f" };
+
+	for (size_t i = 0; i < NELEM(yes); i++)
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, true;
+	for (size_t i = 0; i < NELEM(no); i++)
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, true;
+	return false;
+}
+
+/* days_from_civil - days since 1970-01-01 of a proleptic Gregorian date */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/*
+ * parse_date - "YYYY-MM-DD", "YYYY-MM-DD[T ]HH:MM[:SS][Z]" (UTC) or
+ * Unix seconds, into Unix seconds.
+ */
+static bool
+parse_date(const char *v, int64_t *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	char *end;
+
+	if (sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
+		const char *t = v + 10;
+
+		if (*t == 'T' || *t == ' ') {
+			int m2 = 0;
+
+			if (sscanf(t + 1, "%2d:%2d%n", &h, &mi, &m2) != 2 ||
+			    m2 != 5)
+				return false;
+			t += 6;
+			if (*t == ':') {
+				if (sscanf(t + 1, "%2d%n", &sec, &m2) != 1 ||
+				    m2 != 2)
+					return false;
+				t += 3;
+			}
+			if (*t == 'Z')
+				t++;
+		}
+		if (*t != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+		    h > 23 || mi > 59 || sec > 60 || y < 1)
+			return false;
+		*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+		    h * 3600 + mi * 60 + sec;
+		return true;
+	}
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	return errno == 0 && end != v && *end == '\0';
+}
+
+/*
+ * value_json - v as the JSON value of field f, or NULL with *why_r.
+ */
+static json_t *
+value_json(const struct field *f, const char *v, char *why, size_t whylen)
+{
+	switch (f->type) {
+	case F_TEXT:
+		if (strlen(v) > 4096) {
+			snprintf(why, whylen,
+			    "field %s: longer than 4096 bytes", f->name);
+			return NULL;
+		}
+		return json_string(v);
+	case F_NUMBER: {
+		char *end;
+		double d;
+
+		errno = 0;
+		d = strtod(v, &end);
+		if (end == v || *end != '\0' || errno != 0 || !isfinite(d)) {
+			snprintf(why, whylen,
+			    "field %s: '%.40s' is not a number", f->name, v);
+			return NULL;
+		}
+		if (d == (double)(int64_t)d && fabs(d) < 9e15)
+			return json_integer((json_int_t)d);
+		return json_real(d);
+	}
+	case F_DATE: {
+		int64_t t;
+
+		if (!parse_date(v, &t)) {
+			snprintf(why, whylen,
+			    "field %s: '%.40s' is not a date (YYYY-MM-DD, "
+			    "YYYY-MM-DDTHH:MM:SSZ or Unix seconds)",
+			    f->name, v);
+			return NULL;
+		}
+		return json_integer(t);
+	}
+	case F_BOOLEAN: {
+		bool b;
+
+		if (!parse_bool(v, &b)) {
+			snprintf(why, whylen,
+			    "field %s: '%.40s' is not a boolean (true/false, "
+			    "yes/no, 1/0)",
+			    f->name, v);
+			return NULL;
+		}
+		return json_boolean(b);
+	}
+	case F_ONE_OF: {
+		size_t i;
+		json_t *c;
+
+		json_array_foreach(f->choices, i, c)
+		{
+			if (strcmp(json_string_value(c), v) == 0)
+				return json_string(v);
+		}
+		snprintf(why, whylen,
+		    "field %s: '%.40s' is not one of its values", f->name, v);
+		return NULL;
+	}
+	}
+	return NULL;
+}
+
+/* ---- records ---- */
+
+/*
+ * header_map - the targets of the columns of a header: the map of the
+ * options, or guessed.
+ */
+static void
+header_map(struct run *r, const char *const *names, size_t n)
+{
+	struct csvin_map g;
+
+	free(r->cols);
+	r->cols = xcalloc(n ? n : 1, sizeof(*r->cols));
+	r->ncols = n;
+	r->have_header = true;
+	if (r->map != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			json_t *t = json_object_get(r->map, names[i]);
+
+			if (t != NULL)
+				target_parse(
+				    r, json_string_value(t), &r->cols[i]);
+		}
+		return;
+	}
+	csvin_map_guess(names, n, &g);
+	for (size_t i = 0; i < n; i++) {
+		char norm[STORE_FIELD_NAME_MAX + 1];
+		size_t k = 0;
+		ssize_t f;
+
+		if ((long)i == g.email)
+			r->cols[i].kind = T_EMAIL;
+		else if ((long)i == g.first_name)
+			r->cols[i].kind = T_FIRST;
+		else if ((long)i == g.last_name)
+			r->cols[i].kind = T_LAST;
+		else if ((long)i == g.full_name)
+			r->cols[i].kind = T_NAME;
+		else if (strcasecmp(names[i], "reason") == 0)
+			r->cols[i].kind = T_REASON;
+		if (r->cols[i].kind != T_IGNORE)
+			continue;
+		/* "Favourite Colour" -> favourite_colour */
+		for (const char *p = names[i];
+		     *p != '\0' && k < sizeof(norm) - 1; p++) {
+			char c = *p;
+
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			else if (c == ' ' || c == '-')
+				c = '_';
+			norm[k++] = c;
+		}
+		norm[k] = '\0';
+		if ((f = field_find(r, norm)) >= 0) {
+			r->cols[i].kind = T_FIELD;
+			r->cols[i].field = (size_t)f;
+		}
+	}
+}
+
+/* put_contact - one contact; bad rows are kept.  -1 stops the run. */
+static int
+put_contact(struct run *r, unsigned long line, const char *email_in,
+    const char *name, json_t *set, json_t *fill)
+{
+	char email[STORE_EMAIL_MAX + 1], *set_s = NULL, *fill_s = NULL;
+	enum store_subscribe_result res;
+	struct store_contact_in in = { 0 };
+	const char *why, *err;
+	int ret;
+
+	if (import_email_normalize(email_in, email, sizeof(email), &why) < 0)
+		return bad_row(
+		    r, line, "invalid address '%.80s': %s", email_in, why);
+	if (json_object_size(set) > 0)
+		set_s = json_dumps(set, JSON_COMPACT);
+	if (json_object_size(fill) > 0)
+		fill_s = json_dumps(fill, JSON_COMPACT);
+	in.email = email;
+	in.name = name;
+	in.attrs_set = set_s;
+	in.attrs_fill = fill_s;
+	in.list_id = r->job.list_id;
+	in.consent = r->has_consent ? &r->consent : NULL;
+	in.mode = r->mode;
+	in.job_id = r->job.id;
+	ret = store_contact_put(r->s, r->job.account_id, &in, &res, NULL, &err);
+	free(set_s);
+	free(fill_s);
+	if (ret == 1) {
+		run_fail(r, "the job's list is gone");
+		return -1;
+	}
+	if (ret < 0) {
+		/* a value the store refuses (name too long...) is the row's
+		   fault; a database failure ends the run */
+		if (strstr(err, "invalid") != NULL)
+			return bad_row(r, line, "%s", err);
+		run_fail(r, "%s", err);
+		return -1;
+	}
+	switch (res) {
+	case STORE_SUBSCRIBE_CREATED:
+		r->job.created++;
+		break;
+	case STORE_SUBSCRIBE_UPDATED:
+		r->job.updated++;
+		break;
+	default:
+		r->job.skipped++;
+		break;
+	}
+	return row_done(r);
+}
+
+/* put_suppression - one suppression row */
+static int
+put_suppression(
+    struct run *r, unsigned long line, const char *email_in, const char *reason)
+{
+	char email[STORE_EMAIL_MAX + 1];
+	const char *why, *err;
+
+	if (import_email_normalize(email_in, email, sizeof(email), &why) < 0)
+		return bad_row(
+		    r, line, "invalid address '%.80s': %s", email_in, why);
+	if (reason == NULL || reason[0] == '\0')
+		reason = "manual";
+	if (strcmp(reason, "unsubscribed") != 0 &&
+	    strcmp(reason, "hard_bounce") != 0 &&
+	    strcmp(reason, "complaint") != 0 && strcmp(reason, "manual") != 0)
+		return bad_row(r, line,
+		    "reason '%.40s': use unsubscribed, hard_bounce, complaint "
+		    "or manual",
+		    reason);
+	if (store_suppression_add(
+		r->s, r->job.account_id, email, reason, &err) < 0) {
+		run_fail(r, "%s", err);
+		return -1;
+	}
+	r->job.created++;
+	return row_done(r);
+}
+
+/*
+ * record - one record of named columns (values[i] of column i, NULL for
+ * none): map, check, write.  -1 stops the run.
+ */
+static int
+record(struct run *r, unsigned long line, const char *const *values, size_t n)
+{
+	const char *email = NULL, *name = NULL, *first = NULL, *last = NULL,
+		   *reason = NULL;
+	json_t *set = json_object(), *fill = json_object();
+	char namebuf[600], why[REASON_MAX];
+	int ret;
+
+	if (n > r->ncols)
+		n = r->ncols;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = values[i];
+		const struct target *t = &r->cols[i];
+
+		if (v == NULL || v[0] == '\0')
+			continue;
+		switch (t->kind) {
+		case T_IGNORE:
+			break;
+		case T_EMAIL:
+			email = email == NULL ? v : email;
+			break;
+		case T_NAME:
+			name = v;
+			break;
+		case T_FIRST:
+			first = v;
+			break;
+		case T_LAST:
+			last = v;
+			break;
+		case T_REASON:
+			reason = v;
+			break;
+		case T_FIELD: {
+			const struct field *f = &r->fields[t->field];
+			json_t *jv = value_json(f, v, why, sizeof(why));
+
+			if (jv == NULL) {
+				json_decref(set);
+				json_decref(fill);
+				return bad_row(r, line, "%s", why);
+			}
+			if (f->rule == RULE_ALWAYS)
+				json_object_set_new(set, f->name, jv);
+			else
+				json_object_set_new(fill, f->name, jv);
+			break;
+		}
+		}
+	}
+	if (email == NULL) {
+		json_decref(set);
+		json_decref(fill);
+		return bad_row(r, line, "no email address");
+	}
+	if (name == NULL && (first != NULL || last != NULL)) {
+		snprintf(namebuf, sizeof(namebuf), "%s%s%s", first ? first : "",
+		    first && last ? " " : "", last ? last : "");
+		name = namebuf;
+	}
+	if (r->suppressions)
+		ret = put_suppression(r, line, email, reason);
+	else
+		ret = put_contact(r, line, email,
+		    r->name_rule == RULE_NEVER ? NULL : name, set, fill);
+	json_decref(set);
+	json_decref(fill);
+	return ret;
+}
+
+/*
+ * next_row - whether this source row is to be processed (false: an
+ * earlier run committed it already).
+ */
+static bool
+next_row(struct run *r)
+{
+	return ++r->row > r->skip;
+}
+
+/* ---- sources ---- */
+
+static int
+csv_row(void *arg, const struct csvin_row *row)
+{
+	struct run *r = arg;
+
+	if (row->flags & CSVIN_ROW_HEADER) {
+		if (row->flags & CSVIN_ROW_SKIPPED) {
+			run_fail(r, "line %lu: the header: %s", row->line,
+			    row->reason);
+			return -1;
+		}
+		header_map(r, row->fields, row->nfields);
+		return 0;
+	}
+	if (!next_row(r))
+		return 0;
+	if (row->flags & CSVIN_ROW_SKIPPED)
+		return bad_row(r, row->line, "%s", row->reason) < 0 ? -1 : 0;
+	if (row->nfields > r->ncols)
+		return bad_row(r, row->line, "%zu columns, the header has %zu",
+			   row->nfields, r->ncols) < 0
+		    ? -1
+		    : 0;
+	return record(r, row->line, row->fields, row->nfields) < 0 ? -1 : 0;
+}
+
+/* vCard: each EMAIL of a card is a contact with the card's name */
+static void
+vcard_row(void *arg, const struct vcard *card, const char *error)
+{
+	struct run *r = arg;
+	char name[600];
+	json_t *empty;
+
+	if (r->stopping || r->failed || !next_row(r))
+		return;
+	if (error != NULL) {
+		bad_row(r, card != NULL ? card->line : 0, "%s", error);
+		return;
+	}
+	if (card->nemails == 0) {
+		bad_row(r, card->line, "card without EMAIL");
+		return;
+	}
+	if (card->fn != NULL)
+		snprintf(name, sizeof(name), "%s", card->fn);
+	else
+		snprintf(name, sizeof(name), "%s%s%s",
+		    card->given ? card->given : "",
+		    card->given && card->family ? " " : "",
+		    card->family ? card->family : "");
+	empty = json_object();
+	for (size_t i = 0; i < card->nemails && !r->failed; i++) {
+		/* the extra addresses of a card are not rows of the source:
+		   count the card once, at its last address */
+		r->extra = i + 1 < card->nemails;
+		if (put_contact(r, card->line, card->emails[i].value,
+			r->name_rule == RULE_NEVER || name[0] == '\0' ? NULL
+								      : name,
+			empty, empty) < 0)
+			break;
+	}
+	r->extra = false;
+	json_decref(empty);
+}
+
+static int
+jsonl_row_cb(void *arg, const struct jsonl_row *row)
+{
+	struct run *r = arg;
+
+	if (!next_row(r))
+		return 0;
+	if (row->error != NULL)
+		return bad_row(r, row->line, "%s", row->error) < 0 ? -1 : 0;
+	/* each line names its own columns */
+	header_map(r, row->keys, row->n);
+	return record(r, row->line, row->values, row->n) < 0 ? -1 : 0;
+}
+
+/* run_file - feed the job's file to the reader of its format */
+static int
+run_file(struct run *r)
+{
+	struct csvin *csv = NULL;
+	struct vcard_reader *vc = NULL;
+	struct jsonl *jl = NULL;
+	const char *fmt = r->job.format;
+	char *chunk = NULL, err[256];
+	int fd, ret = 0;
+	ssize_t n;
+	int delim = 0;
+
+	if ((fd = open(r->job.source, O_RDONLY | O_CLOEXEC)) < 0) {
+		run_fail(r, "%s: %s", r->job.source, strerror(errno));
+		return -1;
+	}
+	{
+		json_t *o = json_loads(r->job.options, 0, NULL);
+		const char *d =
+		    json_string_value(json_object_get(o, "delimiter"));
+
+		if (d != NULL)
+			delim = d[0];
+		json_decref(o);
+	}
+	if (strcmp(fmt, "tsv") == 0)
+		delim = '\t';
+	if (strcmp(fmt, "vcard") == 0)
+		vc = vcard_new(NULL, vcard_row, r);
+	else if (strcmp(fmt, "jsonl") == 0)
+		jl = jsonl_new(NULL, jsonl_row_cb, r);
+	else
+		csv = csvin_new(NULL, delim, csv_row, r);
+	chunk = xmalloc(READ_CHUNK);
+	err[0] = '\0';
+	while (ret == 0 && !r->stopping && !r->failed &&
+	    (n = read(fd, chunk, READ_CHUNK)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			run_fail(r, "%s: %s", r->job.source, strerror(errno));
+			break;
+		}
+		r->job.bytes_done += n;
+		if (csv != NULL)
+			ret =
+			    csvin_feed(csv, chunk, (size_t)n, err, sizeof(err));
+		else if (vc != NULL)
+			ret =
+			    vcard_feed(vc, chunk, (size_t)n, err, sizeof(err));
+		else
+			ret =
+			    jsonl_feed(jl, chunk, (size_t)n, err, sizeof(err));
+	}
+	if (ret == 0 && !r->stopping && !r->failed) {
+		if (csv != NULL)
+			ret = csvin_finish(csv, err, sizeof(err));
+		else if (vc != NULL)
+			ret = vcard_finish(vc, err, sizeof(err)) < 0 ? -1 : 0;
+		else
+			ret = jsonl_finish(jl, err, sizeof(err));
+	}
+	if (ret < 0 && err[0] != '\0')
+		run_fail(r, "%s", err);
+	csvin_free(&csv);
+	vcard_free(&vc);
+	jsonl_free(&jl);
+	free(chunk);
+	close(fd);
+	return r->failed ? -1 : 0;
+}
+
+/* source_conninfo - the database source's connection, with its password */
+static char *
+source_conninfo(struct run *r)
+{
+	struct store_source src;
+	unsigned char key[SECRET_KEY_BYTES], *box = NULL;
+	char path[4096], kerr[256], *plain = NULL, *ci;
+	size_t boxlen, plen = 0;
+	const char *err;
+
+	if (store_source_get(
+		r->s, r->job.account_id, r->job.source_id, &src, &err) != 0) {
+		run_fail(r, "database source %lld: %s",
+		    (long long)r->job.source_id, err);
+		return NULL;
+	}
+	if (src.password_box[0] == '\0')
+		return xstrdup(src.conninfo);
+	snprintf(path, sizeof(path), "%s/secret.key",
+	    r->env->data_dir != NULL ? r->env->data_dir : ".");
+	boxlen = strlen(src.password_box) / 2;
+	box = xmalloc(boxlen + 1);
+	if (sodium_hex2bin(box, boxlen, src.password_box,
+		strlen(src.password_box), NULL, &boxlen, NULL) != 0 ||
+	    secret_key_load(path, false, key, kerr, sizeof(kerr)) < 0 ||
+	    secret_open(key, box, boxlen, &plain, &plen, kerr, sizeof(kerr)) <
+		0) {
+		sodium_memzero(key, sizeof(key));
+		free(box);
+		run_fail(r,
+		    "database source %lld: the stored password cannot "
+		    "be read (%s)",
+		    (long long)r->job.source_id, kerr);
+		return NULL;
+	}
+	sodium_memzero(key, sizeof(key));
+	free(box);
+	ci = pgsrc_conninfo_join(src.conninfo, plain);
+	secret_free_plain(&plain, plen);
+	return ci;
+}
+
+static int
+run_postgresql(struct run *r)
+{
+	char *ci = source_conninfo(r), err[512];
+	const char *const *names, *const *values;
+	struct pgsrc *pg;
+	size_t n;
+	int got;
+
+	if (ci == NULL)
+		return -1;
+	pg = pgsrc_open(ci, r->job.source, NULL, err, sizeof(err));
+	sodium_memzero(ci, strlen(ci));
+	free(ci);
+	if (pg == NULL) {
+		run_fail(r, "%s", err);
+		return -1;
+	}
+	pgsrc_columns(pg, &names, &n);
+	header_map(r, names, n);
+	if (r->skip > 0 && pgsrc_skip(pg, r->skip, err, sizeof(err)) < 0) {
+		run_fail(r, "%s", err);
+		pgsrc_close(&pg);
+		return -1;
+	}
+	r->row = r->skip;
+	while (!r->stopping && !r->failed) {
+		got = pgsrc_next(pg, &values, &n, err, sizeof(err));
+		if (got == 0)
+			break;
+		r->row++;
+		if (got < 0) {
+			/* a value over the limit skips its row; anything
+			   else ends the source */
+			if (strstr(err, "longer than") != NULL) {
+				if (bad_row(r, (unsigned long)r->row, "%s",
+					err) < 0)
+					break;
+				continue;
+			}
+			run_fail(r, "%s", err);
+			break;
+		}
+		if (record(r, (unsigned long)r->row, values, n) < 0)
+			break;
+	}
+	pgsrc_close(&pg);
+	return r->failed ? -1 : 0;
+}
+
+/* ---- the run ---- */
+
+int
+import_run(struct store *s, int64_t id, const struct import_env *env, char *err,
+    size_t errlen)
+{
+	struct run r = { .s = s, .env = env };
+	const char *serr;
+	int ret;
+
+	if (store_import_get(s, STORE_ANY_ACCOUNT, id, &r.job, &serr) != 0) {
+		snprintf(err, errlen, "%s", serr);
+		return -1;
+	}
+	if (store_import_set_state(s, r.job.account_id, id, "queued,running",
+		"running", NULL, &serr) != 0) {
+		snprintf(err, errlen,
+		    "import %lld is %s, not queued or running", (long long)id,
+		    r.job.state);
+		return -1;
+	}
+	/* SQLite allocates and frees an 85 KB page cache block per
+	   statement inside a long transaction: with glibc's default
+	   trimming that is an sbrk up and down per statement, which cost
+	   more than the import itself (measured: 3x).  Keep the top of the
+	   heap. */
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	r.suppressions = strcmp(r.job.format, "suppressions") == 0;
+	r.skip = (uint64_t)r.job.rows_done;
+	r.kept = r.job.errors; /* at most this many were kept */
+	r.job.bytes_done = 0;
+	r.started = time(NULL);
+	if (store_field_list(s, r.job.account_id, field_cb, &r, &serr) < 0)
+		run_fail(&r, "%s", serr);
+	else if (options_load(
+		     &r, r.job.format, r.job.options, r.err, sizeof(r.err)) < 0)
+		r.failed = true;
+	if (!r.failed && store_tx_begin(s, &serr) < 0)
+		run_fail(&r, "%s", serr);
+	if (!r.failed) {
+		if (strcmp(r.job.format, "postgresql") == 0)
+			run_postgresql(&r);
+		else
+			run_file(&r);
+		/* stopping: the batch that saw it committed already */
+		if (!r.failed && !r.stopping)
+			batch_commit(&r, true);
+		store_tx_rollback(s); /* a failed batch; no-op otherwise */
+	}
+	if (r.failed) {
+		store_import_set_state(s, r.job.account_id, id,
+		    "running,cancelling", "failed", r.err, &serr);
+		snprintf(err, errlen, "%s", r.err);
+		ret = -1;
+	} else if (r.cancelled) {
+		store_import_set_state(s, r.job.account_id, id, "cancelling",
+		    "cancelled", NULL, &serr);
+		ret = 0;
+	} else if (r.stopping) {
+		ret = 1;
+	} else {
+		store_import_set_state(
+		    s, r.job.account_id, id, "running", "done", NULL, &serr);
+		ret = 0;
+	}
+	if (store_import_get(s, STORE_ANY_ACCOUNT, id, &r.job, &serr) == 0 &&
+	    env->progress != NULL)
+		env->progress(env->arg, &r.job);
+	json_decref(r.map);
+	fields_free(&r);
+	free(r.cols);
+	return ret;
+}
