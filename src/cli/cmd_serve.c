@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "cli/cli.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -123,6 +124,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	struct spool *spool;
 	struct smtpd *smtpd;
 	struct mta *mta = NULL;
+	struct api *api = NULL;
 	char *dir;
 	const char *error;
 	char err[1024];
@@ -179,12 +181,24 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	printf(
 	    "herald serving data %s (pid %d)\n", cf->data_dir, (int)getpid());
 	smtpd_describe(smtpd, print_line);
+	if (cf->api.listen[0] != '\0' &&
+	    (api = api_start(&cf->api, cf->store_url, cf->data_dir, print_line,
+		 err, sizeof(err))) == NULL) {
+		smtpd_stop(smtpd);
+		if (mta != NULL)
+			mta_stop(mta);
+		spool_close(&spool);
+		mta_free(&mta);
+		smtpd_free(&smtpd);
+		return cli_fail("%s", err);
+	}
 	fflush(stdout);
 	log_write(LOG_INFO, "serve", "event=started pid=%d", (int)getpid());
 
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
 		log_write(LOG_INFO, "serve", "event=sighup action=none");
 	log_write(LOG_INFO, "serve", "event=stopping signal=%d", sig);
+	api_stop(&api);
 	smtpd_stop(smtpd);
 	if (mta != NULL)
 		mta_stop(mta);

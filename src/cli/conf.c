@@ -218,6 +218,26 @@ static struct config_def defs[] = {
 	{ "dns.resolv_conf", CONFIG_STRING, OFF(mta.dns_resolv_conf),
 	    "/etc/resolv.conf", 0, 0, NULL,
 	    "resolver to forward queries to; empty: resolve from the root" },
+	{ "http.listen", CONFIG_STRING, OFF(api.listen), "127.0.0.1:8025", 0, 0,
+	    NULL, "the REST API (/api/v1): host:port; empty: off" },
+	{ "http.max_body", CONFIG_SIZE, OFF(api.max_body), "1M", 1 * KB,
+	    1024 * MB, NULL, "largest JSON request body" },
+	{ "http.max_upload", CONFIG_SIZE, OFF(api.max_upload), "256M", 1 * KB,
+	    16384 * MB, NULL,
+	    "largest file uploaded to POST /api/v1/imports (held in memory "
+	    "while it arrives, then written to <data>/imports)" },
+	{ "http.timeout", CONFIG_DURATION, OFF(api.timeout), "30s", 1 * SEC,
+	    3600 * SEC, NULL,
+	    "time a client may take to send a request or to read the reply; "
+	    "also how long an idle keep-alive connection stays" },
+	{ "http.max_connections", CONFIG_INT, OFF(api.max_connections), "256",
+	    1, 100000, NULL, "open HTTP connections; more are closed" },
+	{ "import.batch_rows", CONFIG_INT, OFF(api.import_batch), "5000", 1,
+	    1000000, NULL,
+	    "rows an import writes per transaction (and may repeat after a "
+	    "crash: none; a resumed job goes on after the last batch)" },
+	{ "import.errors_kept", CONFIG_INT, OFF(api.import_errors), "1000", 0,
+	    1000000, NULL, "bad rows kept (line and reason) per import" },
 	{ "dns.ipv6", CONFIG_BOOL, OFF(mta.dns_ipv6), "yes", 0, 0, NULL,
 	    "deliver over IPv6 too (AAAA records)" },
 };

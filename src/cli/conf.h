@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "api/api.h"
 #include "mta/mta.h"
 #include "smtpd/smtpd.h"
 #include "spool/spool.h"
@@ -25,6 +26,7 @@ struct herald_conf {
 	struct smtpd_config smtpd;
 	struct spool_config spool;
 	struct mta_config mta;
+	struct api_config api;
 };
 
 /*
