@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include "contacts/jsonl.h"
 #include "contacts/pgsrc.h"
 #include "contacts/vcard.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/secret.h"
 #include "lib/util.h"
@@ -81,6 +83,9 @@ struct run {
 	bool has_consent;
 	char consent_source[257], consent_ip[64];
 	bool extra; /* a second address of a vCard: not a row of its own */
+	struct buf setj, fillj; /* the row's values as JSON (record) */
+	unsigned *seen; /* per field: the stamp of the row that set it */
+	unsigned stamp;
 	enum store_subscribe_mode mode;
 
 	/* the columns of the current source (header) */
@@ -97,6 +102,42 @@ struct run {
 	time_t started;
 	char err[512]; /* a failure that ends the run */
 	bool failed;
+
+	/* the reader thread (see "the pipeline") */
+	struct batch *filling;		  /* the reader's */
+	struct batch *full[2], *spare[4]; /* handed over / free */
+	size_t nfull, nspare;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	volatile bool halt; /* the writer wants no more rows */
+	bool rfailed;	    /* the reader failed: rerr */
+	char rerr[512];
+	char *conninfo; /* postgresql: looked up by the writer */
+	int64_t rbytes; /* of the source, read so far */
+};
+
+/* What the reader hands the writer: rows checked and ready to write. */
+enum item_kind { IT_CONTACT, IT_SUPPRESSION, IT_BAD };
+
+#define NO_TEXT ((uint32_t)-1)
+
+struct item {
+	enum item_kind kind;
+	bool counts; /* a row of the source (not a vCard's extra address) */
+	unsigned long line;
+	/* offsets into the batch's text, NO_TEXT for none; IT_BAD: the
+	   reason in a; IT_SUPPRESSION: email in a, reason in b */
+	uint32_t a, b, set, fill;
+};
+
+#define BATCH_ITEMS 1024
+
+struct batch {
+	struct item items[BATCH_ITEMS];
+	size_t n;
+	struct buf text;
+	int64_t bytes_done; /* of the source, when the batch was handed */
+	bool last;
 };
 
 /* ---- small helpers ---- */
@@ -126,6 +167,20 @@ run_fail(struct run *r, const char *fmt, ...)
 	r->failed = true;
 }
 
+/* rd_fail - the reader's failure (the writer reports it) */
+static void __attribute__((format(printf, 2, 3)))
+rd_fail(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->rfailed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->rerr, sizeof(r->rerr), fmt, ap);
+	va_end(ap);
+	r->rfailed = true;
+}
+
 /* trim - s without leading and trailing white space, in place */
 static char *
 trim(char *s)
@@ -139,6 +194,70 @@ trim(char *s)
 	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
 		*--e = '\0';
 	return s;
+}
+
+/* atext of RFC 5322, without the dot */
+static bool
+is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~-", c) != NULL);
+}
+
+/*
+ * email_fast - the common case without allocating: a plain ASCII
+ * dot-atom local part and an LDH domain of two or more labels.  1 when
+ * written to out, 0 when the general path must decide.
+ */
+static int
+email_fast(const char *p, size_t len, char *out, size_t outlen)
+{
+	const char *at = memchr(p, '@', len);
+	size_t local, dlen, label = 0;
+
+	if (at == NULL || len >= outlen || len > STORE_EMAIL_MAX)
+		return 0;
+	local = (size_t)(at - p);
+	dlen = len - local - 1;
+	if (local == 0 || local > 64 || dlen < 3 || p[0] == '.' ||
+	    at[-1] == '.')
+		return 0;
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '.' ? p[i + 1] == '.' : !is_atext(c))
+			return 0;
+	}
+	memcpy(out, p, local + 1);
+	bool dot = false;
+	for (size_t i = 0; i < dlen; i++) {
+		unsigned char c = (unsigned char)at[1 + i];
+
+		if (c == '.') {
+			if (label == 0 || at[i] == '-')
+				return 0;
+			dot = true;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-') {
+			if (c == '-' && label == 0)
+				return 0;
+			label++;
+		} else if (c >= 'A' && c <= 'Z') {
+			c = (unsigned char)(c - 'A' + 'a');
+			label++;
+		} else {
+			return 0;
+		}
+		if (label > 63)
+			return 0;
+		out[local + 1 + i] = (char)c;
+	}
+	if (!dot || label == 0 || at[dlen] == '-')
+		return 0;
+	out[len] = '\0';
+	return 1;
 }
 
 int
@@ -155,7 +274,7 @@ import_email_normalize(
 		*why_r = "address too long";
 		return -1;
 	}
-	snprintf(buf, sizeof(buf), "%s", in);
+	memcpy(buf, in, strlen(in) + 1);
 	p = trim(buf);
 	/* "Name <addr>" */
 	if ((lt = strrchr(p, '<')) != NULL && (gt = strchr(lt, '>')) != NULL &&
@@ -170,6 +289,8 @@ import_email_normalize(
 		*why_r = "no address";
 		return -1;
 	}
+	if (email_fast(p, len, out, outlen))
+		return 0;
 	if (mail_addr_parse_path(p, len,
 		MAIL_ADDR_ALLOW_NOBRACKETS | MAIL_ADDR_ALLOW_UTF8, &a, &used,
 		&why) < 0) {
@@ -501,19 +622,14 @@ row_done(struct run *r)
 	return 0;
 }
 
-/* bad_row - count and keep a bad row; then row_done */
-static int __attribute__((format(printf, 3, 4)))
-bad_row(struct run *r, unsigned long line, const char *fmt, ...)
+/* keep_error - count and keep a bad row (the writer) */
+static int
+keep_error(struct run *r, unsigned long line, const char *reason)
 {
-	char reason[REASON_MAX];
 	size_t kept_max =
 	    r->env->errors_kept ? r->env->errors_kept : IMPORT_ERRORS_KEPT;
 	const char *err;
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
 	r->job.errors++;
 	if ((size_t)r->kept < kept_max) {
 		if (store_import_error_add(
@@ -523,7 +639,104 @@ bad_row(struct run *r, unsigned long line, const char *fmt, ...)
 		}
 		r->kept++;
 	}
-	return row_done(r);
+	return 0;
+}
+
+/* ---- the pipeline ----
+ *
+ * The reader thread parses the source and checks each row (address,
+ * value types, mapping) into items; the writer (the caller's thread)
+ * writes them in the batch transactions.  Two batches of items are in
+ * flight at most, so memory stays bounded; the writer sets halt when it
+ * stops (cancel, stop, failure) and takes batches until the last one.
+ */
+
+static struct batch *
+batch_new(void)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+
+	return b;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	if (b != NULL) {
+		buf_free(&b->text);
+		free(b);
+	}
+}
+
+/* hand_over - give the filling batch to the writer and take a spare */
+static void
+hand_over(struct run *r, bool last)
+{
+	struct batch *b = r->filling;
+
+	b->last = last;
+	b->bytes_done = r->rbytes;
+	pthread_mutex_lock(&r->mu);
+	while (r->nfull == NELEM(r->full) || (!last && r->nspare == 0))
+		pthread_cond_wait(&r->cond, &r->mu);
+	r->full[r->nfull++] = b;
+	r->filling = last ? NULL : r->spare[--r->nspare];
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mu);
+	if (r->filling != NULL) {
+		r->filling->n = 0;
+		buf_reset(&r->filling->text);
+	}
+}
+
+/* text_put - s into the filling batch's text, its offset (or NO_TEXT) */
+static uint32_t
+text_put(struct run *r, const char *s)
+{
+	struct buf *t = &r->filling->text;
+	uint32_t off = (uint32_t)t->len;
+
+	if (s == NULL)
+		return NO_TEXT;
+	buf_append(t, s, strlen(s) + 1);
+	return off;
+}
+
+/* emit - a new item in the filling batch, handing it over when full;
+   NULL when the writer halted */
+static struct item *
+emit(struct run *r, enum item_kind kind, unsigned long line)
+{
+	struct item *it;
+
+	if (r->halt || r->rfailed)
+		return NULL;
+	if (r->filling->n == BATCH_ITEMS || r->filling->text.len > (1u << 20))
+		hand_over(r, false);
+	it = &r->filling->items[r->filling->n++];
+	it->kind = kind;
+	it->counts = !r->extra;
+	it->line = line;
+	it->a = it->b = it->set = it->fill = NO_TEXT;
+	return it;
+}
+
+/* bad_row - a bad row for the writer to count and keep (the reader).
+   -1 when the run stops. */
+static int __attribute__((format(printf, 3, 4)))
+bad_row(struct run *r, unsigned long line, const char *fmt, ...)
+{
+	char reason[REASON_MAX];
+	struct item *it;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if ((it = emit(r, IT_BAD, line)) == NULL)
+		return -1;
+	it->a = text_put(r, reason);
+	return 0;
 }
 
 /* ---- values ---- */
@@ -562,33 +775,46 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
  * parse_date - "YYYY-MM-DD", "YYYY-MM-DD[T ]HH:MM[:SS][Z]" (UTC) or
  * Unix seconds, into Unix seconds.
  */
+/* digits - n decimal digits at p as a number, or -1 */
+static int
+digits(const char *p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
 static bool
 parse_date(const char *v, int64_t *out)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	const char *t = v + 10;
 	char *end;
 
-	if (sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
-		const char *t = v + 10;
-
+	if (strlen(v) >= 10 && v[4] == '-' && v[7] == '-' &&
+	    (y = digits(v, 4)) >= 1 && (mo = digits(v + 5, 2)) >= 1 &&
+	    (d = digits(v + 8, 2)) >= 1) {
 		if (*t == 'T' || *t == ' ') {
-			int m2 = 0;
-
-			if (sscanf(t + 1, "%2d:%2d%n", &h, &mi, &m2) != 2 ||
-			    m2 != 5)
+			if (strlen(t) < 6 || t[3] != ':' ||
+			    (h = digits(t + 1, 2)) < 0 ||
+			    (mi = digits(t + 4, 2)) < 0)
 				return false;
 			t += 6;
 			if (*t == ':') {
-				if (sscanf(t + 1, "%2d%n", &sec, &m2) != 1 ||
-				    m2 != 2)
+				if ((sec = digits(t + 1, 2)) < 0)
 					return false;
 				t += 3;
 			}
 			if (*t == 'Z')
 				t++;
 		}
-		if (*t != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 ||
-		    h > 23 || mi > 59 || sec > 60 || y < 1)
+		if (*t != '\0' || mo > 12 || d > 31 || h > 23 || mi > 59 ||
+		    sec > 60)
 			return false;
 		*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
 		    h * 3600 + mi * 60 + sec;
@@ -599,20 +825,86 @@ parse_date(const char *v, int64_t *out)
 	return errno == 0 && end != v && *end == '\0';
 }
 
+/* json_string_put - s as a JSON string (valid UTF-8 in, as the readers
+   give) */
+static void
+json_string_put(struct buf *b, const char *s)
+{
+	const char *run = s;
+
+	buf_append(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+
+			buf_append(b, e, 2);
+		} else {
+			char e[8];
+
+			snprintf(e, sizeof(e), "\\u%04x", c);
+			buf_append(b, e, 6);
+		}
+		run = s + 1;
+	}
+	buf_append(b, run, (size_t)(s - run));
+	buf_append(b, "\"", 1);
+}
+
+/* json_number_text - whether v is a number in JSON's own syntax */
+static bool
+json_number_text(const char *v)
+{
+	const char *p = v;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return false;
+	if (*p == '.') {
+		if (*++p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
 /*
- * value_json - v as the JSON value of field f, or NULL with *why_r.
+ * value_put - v as the JSON value of field f appended to b; -1 with why
+ * when v is not of the field's type.
  */
-static json_t *
-value_json(const struct field *f, const char *v, char *why, size_t whylen)
+static int
+value_put(struct buf *b, const struct field *f, const char *v, char *why,
+    size_t whylen)
 {
 	switch (f->type) {
 	case F_TEXT:
 		if (strlen(v) > 4096) {
 			snprintf(why, whylen,
 			    "field %s: longer than 4096 bytes", f->name);
-			return NULL;
+			return -1;
 		}
-		return json_string(v);
+		json_string_put(b, v);
+		return 0;
 	case F_NUMBER: {
 		char *end;
 		double d;
@@ -622,11 +914,13 @@ value_json(const struct field *f, const char *v, char *why, size_t whylen)
 		if (end == v || *end != '\0' || errno != 0 || !isfinite(d)) {
 			snprintf(why, whylen,
 			    "field %s: '%.40s' is not a number", f->name, v);
-			return NULL;
+			return -1;
 		}
-		if (d == (double)(int64_t)d && fabs(d) < 9e15)
-			return json_integer((json_int_t)d);
-		return json_real(d);
+		if (json_number_text(v))
+			buf_puts(b, v);
+		else
+			buf_printf(b, "%.17g", d);
+		return 0;
 	}
 	case F_DATE: {
 		int64_t t;
@@ -636,21 +930,23 @@ value_json(const struct field *f, const char *v, char *why, size_t whylen)
 			    "field %s: '%.40s' is not a date (YYYY-MM-DD, "
 			    "YYYY-MM-DDTHH:MM:SSZ or Unix seconds)",
 			    f->name, v);
-			return NULL;
+			return -1;
 		}
-		return json_integer(t);
+		buf_printf(b, "%lld", (long long)t);
+		return 0;
 	}
 	case F_BOOLEAN: {
-		bool b;
+		bool on;
 
-		if (!parse_bool(v, &b)) {
+		if (!parse_bool(v, &on)) {
 			snprintf(why, whylen,
 			    "field %s: '%.40s' is not a boolean (true/false, "
 			    "yes/no, 1/0)",
 			    f->name, v);
-			return NULL;
+			return -1;
 		}
-		return json_boolean(b);
+		buf_puts(b, on ? "true" : "false");
+		return 0;
 	}
 	case F_ONE_OF: {
 		size_t i;
@@ -658,15 +954,17 @@ value_json(const struct field *f, const char *v, char *why, size_t whylen)
 
 		json_array_foreach(f->choices, i, c)
 		{
-			if (strcmp(json_string_value(c), v) == 0)
-				return json_string(v);
+			if (strcmp(json_string_value(c), v) == 0) {
+				json_string_put(b, v);
+				return 0;
+			}
 		}
 		snprintf(why, whylen,
 		    "field %s: '%.40s' is not one of its values", f->name, v);
-		return NULL;
+		return -1;
 	}
 	}
-	return NULL;
+	return -1;
 }
 
 /* ---- records ---- */
@@ -731,68 +1029,35 @@ header_map(struct run *r, const char *const *names, size_t n)
 	}
 }
 
-/* put_contact - one contact; bad rows are kept.  -1 stops the run. */
+/* put_contact - one contact for the writer (the reader); -1 stops */
 static int
 put_contact(struct run *r, unsigned long line, const char *email_in,
-    const char *name, json_t *set, json_t *fill)
+    const char *name, const char *set_s, const char *fill_s)
 {
-	char email[STORE_EMAIL_MAX + 1], *set_s = NULL, *fill_s = NULL;
-	enum store_subscribe_result res;
-	struct store_contact_in in = { 0 };
-	const char *why, *err;
-	int ret;
+	char email[STORE_EMAIL_MAX + 1];
+	struct item *it;
+	const char *why;
 
 	if (import_email_normalize(email_in, email, sizeof(email), &why) < 0)
 		return bad_row(
 		    r, line, "invalid address '%.80s': %s", email_in, why);
-	if (json_object_size(set) > 0)
-		set_s = json_dumps(set, JSON_COMPACT);
-	if (json_object_size(fill) > 0)
-		fill_s = json_dumps(fill, JSON_COMPACT);
-	in.email = email;
-	in.name = name;
-	in.attrs_set = set_s;
-	in.attrs_fill = fill_s;
-	in.list_id = r->job.list_id;
-	in.consent = r->has_consent ? &r->consent : NULL;
-	in.mode = r->mode;
-	in.job_id = r->job.id;
-	ret = store_contact_put(r->s, r->job.account_id, &in, &res, NULL, &err);
-	free(set_s);
-	free(fill_s);
-	if (ret == 1) {
-		run_fail(r, "the job's list is gone");
+	if ((it = emit(r, IT_CONTACT, line)) == NULL)
 		return -1;
-	}
-	if (ret < 0) {
-		/* a value the store refuses (name too long...) is the row's
-		   fault; a database failure ends the run */
-		if (strstr(err, "invalid") != NULL)
-			return bad_row(r, line, "%s", err);
-		run_fail(r, "%s", err);
-		return -1;
-	}
-	switch (res) {
-	case STORE_SUBSCRIBE_CREATED:
-		r->job.created++;
-		break;
-	case STORE_SUBSCRIBE_UPDATED:
-		r->job.updated++;
-		break;
-	default:
-		r->job.skipped++;
-		break;
-	}
-	return row_done(r);
+	it->a = text_put(r, email);
+	it->b = text_put(r, name);
+	it->set = text_put(r, set_s);
+	it->fill = text_put(r, fill_s);
+	return 0;
 }
 
-/* put_suppression - one suppression row */
+/* put_suppression - one suppression row for the writer (the reader) */
 static int
 put_suppression(
     struct run *r, unsigned long line, const char *email_in, const char *reason)
 {
 	char email[STORE_EMAIL_MAX + 1];
-	const char *why, *err;
+	struct item *it;
+	const char *why;
 
 	if (import_email_normalize(email_in, email, sizeof(email), &why) < 0)
 		return bad_row(
@@ -806,13 +1071,73 @@ put_suppression(
 		    "reason '%.40s': use unsubscribed, hard_bounce, complaint "
 		    "or manual",
 		    reason);
-	if (store_suppression_add(
-		r->s, r->job.account_id, email, reason, &err) < 0) {
-		run_fail(r, "%s", err);
+	if ((it = emit(r, IT_SUPPRESSION, line)) == NULL)
 		return -1;
+	it->a = text_put(r, email);
+	it->b = text_put(r, reason);
+	return 0;
+}
+
+/* apply - write one item (the writer); -1 stops the run */
+static int
+apply(struct run *r, const struct batch *b, const struct item *it)
+{
+	const char *text = b->text.data, *err;
+	enum store_subscribe_result res;
+	struct store_contact_in in = { 0 };
+	int ret;
+
+#define TEXT(off) ((off) == NO_TEXT ? NULL : text + (off))
+	switch (it->kind) {
+	case IT_BAD:
+		if (keep_error(r, it->line, TEXT(it->a)) < 0)
+			return -1;
+		break;
+	case IT_SUPPRESSION:
+		if (store_suppression_add(r->s, r->job.account_id, TEXT(it->a),
+			TEXT(it->b), &err) < 0) {
+			run_fail(r, "%s", err);
+			return -1;
+		}
+		r->job.created++;
+		break;
+	case IT_CONTACT:
+		in.email = TEXT(it->a);
+		in.name = TEXT(it->b);
+		in.name_if_empty = r->name_rule == RULE_IF_EMPTY;
+		in.attrs_set = TEXT(it->set);
+		in.attrs_fill = TEXT(it->fill);
+		in.list_id = r->job.list_id;
+		in.consent = r->has_consent ? &r->consent : NULL;
+		in.mode = r->mode;
+		in.job_id = r->job.id;
+		ret = store_contact_put(
+		    r->s, r->job.account_id, &in, &res, NULL, &err);
+		if (ret == 1) {
+			run_fail(r, "the job's list is gone");
+			return -1;
+		}
+		if (ret < 0) {
+			/* a value the store refuses (a name too long...) is
+			   the row's fault; a database failure ends the run */
+			if (strstr(err, "invalid") == NULL) {
+				run_fail(r, "%s", err);
+				return -1;
+			}
+			if (keep_error(r, it->line, err) < 0)
+				return -1;
+			break;
+		}
+		if (res == STORE_SUBSCRIBE_CREATED)
+			r->job.created++;
+		else if (res == STORE_SUBSCRIBE_UPDATED)
+			r->job.updated++;
+		else
+			r->job.skipped++;
+		break;
 	}
-	r->job.created++;
-	return row_done(r);
+#undef TEXT
+	return it->counts ? row_done(r) : 0;
 }
 
 /*
@@ -824,10 +1149,17 @@ record(struct run *r, unsigned long line, const char *const *values, size_t n)
 {
 	const char *email = NULL, *name = NULL, *first = NULL, *last = NULL,
 		   *reason = NULL;
-	json_t *set = json_object(), *fill = json_object();
 	char namebuf[600], why[REASON_MAX];
-	int ret;
+	struct buf *set = &r->setj, *fill = &r->fillj;
 
+	/* the values as two JSON objects, written as they are checked; a
+	   field given by two columns takes the first */
+	buf_reset(set);
+	buf_reset(fill);
+	if (++r->stamp == 0) {
+		memset(r->seen, 0, r->nfields * sizeof(*r->seen));
+		r->stamp = 1;
+	}
 	if (n > r->ncols)
 		n = r->ncols;
 	for (size_t i = 0; i < n; i++) {
@@ -856,39 +1188,38 @@ record(struct run *r, unsigned long line, const char *const *values, size_t n)
 			break;
 		case T_FIELD: {
 			const struct field *f = &r->fields[t->field];
-			json_t *jv = value_json(f, v, why, sizeof(why));
+			struct buf *b = f->rule == RULE_ALWAYS ? set : fill;
+			size_t mark = b->len;
 
-			if (jv == NULL) {
-				json_decref(set);
-				json_decref(fill);
+			if (r->seen[t->field] == r->stamp)
+				break;
+			r->seen[t->field] = r->stamp;
+			buf_append(b, mark == 0 ? "{\"" : ",\"", 2);
+			buf_puts(b, f->name);
+			buf_append(b, "\":", 2);
+			if (value_put(b, f, v, why, sizeof(why)) < 0)
 				return bad_row(r, line, "%s", why);
-			}
-			if (f->rule == RULE_ALWAYS)
-				json_object_set_new(set, f->name, jv);
-			else
-				json_object_set_new(fill, f->name, jv);
 			break;
 		}
 		}
 	}
-	if (email == NULL) {
-		json_decref(set);
-		json_decref(fill);
+	if (email == NULL)
 		return bad_row(r, line, "no email address");
-	}
 	if (name == NULL && (first != NULL || last != NULL)) {
 		snprintf(namebuf, sizeof(namebuf), "%s%s%s", first ? first : "",
 		    first && last ? " " : "", last ? last : "");
 		name = namebuf;
 	}
+	if (set->len > 0)
+		buf_append(set, "}", 1);
+	if (fill->len > 0)
+		buf_append(fill, "}", 1);
 	if (r->suppressions)
-		ret = put_suppression(r, line, email, reason);
-	else
-		ret = put_contact(r, line, email,
-		    r->name_rule == RULE_NEVER ? NULL : name, set, fill);
-	json_decref(set);
-	json_decref(fill);
-	return ret;
+		return put_suppression(r, line, email, reason);
+	return put_contact(r, line, email,
+	    r->name_rule == RULE_NEVER ? NULL : name,
+	    set->len > 0 ? buf_cstr(set) : NULL,
+	    fill->len > 0 ? buf_cstr(fill) : NULL);
 }
 
 /*
@@ -910,7 +1241,7 @@ csv_row(void *arg, const struct csvin_row *row)
 
 	if (row->flags & CSVIN_ROW_HEADER) {
 		if (row->flags & CSVIN_ROW_SKIPPED) {
-			run_fail(r, "line %lu: the header: %s", row->line,
+			rd_fail(r, "line %lu: the header: %s", row->line,
 			    row->reason);
 			return -1;
 		}
@@ -935,9 +1266,7 @@ vcard_row(void *arg, const struct vcard *card, const char *error)
 {
 	struct run *r = arg;
 	char name[600];
-	json_t *empty;
-
-	if (r->stopping || r->failed || !next_row(r))
+	if (r->halt || r->rfailed || !next_row(r))
 		return;
 	if (error != NULL) {
 		bad_row(r, card != NULL ? card->line : 0, "%s", error);
@@ -954,19 +1283,17 @@ vcard_row(void *arg, const struct vcard *card, const char *error)
 		    card->given ? card->given : "",
 		    card->given && card->family ? " " : "",
 		    card->family ? card->family : "");
-	empty = json_object();
-	for (size_t i = 0; i < card->nemails && !r->failed; i++) {
+	for (size_t i = 0; i < card->nemails && !r->halt; i++) {
 		/* the extra addresses of a card are not rows of the source:
 		   count the card once, at its last address */
 		r->extra = i + 1 < card->nemails;
 		if (put_contact(r, card->line, card->emails[i].value,
 			r->name_rule == RULE_NEVER || name[0] == '\0' ? NULL
 								      : name,
-			empty, empty) < 0)
+			NULL, NULL) < 0)
 			break;
 	}
 	r->extra = false;
-	json_decref(empty);
 }
 
 static int
@@ -997,7 +1324,7 @@ run_file(struct run *r)
 	int delim = 0;
 
 	if ((fd = open(r->job.source, O_RDONLY | O_CLOEXEC)) < 0) {
-		run_fail(r, "%s: %s", r->job.source, strerror(errno));
+		rd_fail(r, "%s: %s", r->job.source, strerror(errno));
 		return -1;
 	}
 	{
@@ -1019,15 +1346,15 @@ run_file(struct run *r)
 		csv = csvin_new(NULL, delim, csv_row, r);
 	chunk = xmalloc(READ_CHUNK);
 	err[0] = '\0';
-	while (ret == 0 && !r->stopping && !r->failed &&
+	while (ret == 0 && !r->halt && !r->rfailed &&
 	    (n = read(fd, chunk, READ_CHUNK)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			run_fail(r, "%s: %s", r->job.source, strerror(errno));
+			rd_fail(r, "%s: %s", r->job.source, strerror(errno));
 			break;
 		}
-		r->job.bytes_done += n;
+		r->rbytes += n;
 		if (csv != NULL)
 			ret =
 			    csvin_feed(csv, chunk, (size_t)n, err, sizeof(err));
@@ -1038,7 +1365,7 @@ run_file(struct run *r)
 			ret =
 			    jsonl_feed(jl, chunk, (size_t)n, err, sizeof(err));
 	}
-	if (ret == 0 && !r->stopping && !r->failed) {
+	if (ret == 0 && !r->halt && !r->rfailed) {
 		if (csv != NULL)
 			ret = csvin_finish(csv, err, sizeof(err));
 		else if (vc != NULL)
@@ -1047,13 +1374,13 @@ run_file(struct run *r)
 			ret = jsonl_finish(jl, err, sizeof(err));
 	}
 	if (ret < 0 && err[0] != '\0')
-		run_fail(r, "%s", err);
+		rd_fail(r, "%s", err);
 	csvin_free(&csv);
 	vcard_free(&vc);
 	jsonl_free(&jl);
 	free(chunk);
 	close(fd);
-	return r->failed ? -1 : 0;
+	return r->rfailed ? -1 : 0;
 }
 
 /* source_conninfo - the database source's connection, with its password */
@@ -1101,30 +1428,26 @@ source_conninfo(struct run *r)
 static int
 run_postgresql(struct run *r)
 {
-	char *ci = source_conninfo(r), err[512];
 	const char *const *names, *const *values;
+	char err[512];
 	struct pgsrc *pg;
 	size_t n;
 	int got;
 
-	if (ci == NULL)
-		return -1;
-	pg = pgsrc_open(ci, r->job.source, NULL, err, sizeof(err));
-	sodium_memzero(ci, strlen(ci));
-	free(ci);
+	pg = pgsrc_open(r->conninfo, r->job.source, NULL, err, sizeof(err));
 	if (pg == NULL) {
-		run_fail(r, "%s", err);
+		rd_fail(r, "%s", err);
 		return -1;
 	}
 	pgsrc_columns(pg, &names, &n);
 	header_map(r, names, n);
 	if (r->skip > 0 && pgsrc_skip(pg, r->skip, err, sizeof(err)) < 0) {
-		run_fail(r, "%s", err);
+		rd_fail(r, "%s", err);
 		pgsrc_close(&pg);
 		return -1;
 	}
 	r->row = r->skip;
-	while (!r->stopping && !r->failed) {
+	while (!r->halt && !r->rfailed) {
 		got = pgsrc_next(pg, &values, &n, err, sizeof(err));
 		if (got == 0)
 			break;
@@ -1138,14 +1461,63 @@ run_postgresql(struct run *r)
 					break;
 				continue;
 			}
-			run_fail(r, "%s", err);
+			rd_fail(r, "%s", err);
 			break;
 		}
 		if (record(r, (unsigned long)r->row, values, n) < 0)
 			break;
 	}
 	pgsrc_close(&pg);
-	return r->failed ? -1 : 0;
+	return r->rfailed ? -1 : 0;
+}
+
+/* reader_main - the reader thread: the source into batches of items */
+static void *
+reader_main(void *arg)
+{
+	struct run *r = arg;
+
+	if (strcmp(r->job.format, "postgresql") == 0)
+		run_postgresql(r);
+	else
+		run_file(r);
+	hand_over(r, true);
+	return NULL;
+}
+
+/*
+ * write_all - the writer's loop: apply every batch the reader hands
+ * over, until the last; after a stop, take and drop what is left.
+ */
+static void
+write_all(struct run *r)
+{
+	for (;;) {
+		struct batch *b;
+		bool last;
+
+		pthread_mutex_lock(&r->mu);
+		while (r->nfull == 0)
+			pthread_cond_wait(&r->cond, &r->mu);
+		b = r->full[0];
+		memmove(&r->full[0], &r->full[1],
+		    (--r->nfull) * sizeof(r->full[0]));
+		pthread_mutex_unlock(&r->mu);
+
+		r->job.bytes_done = b->bytes_done;
+		for (size_t i = 0; i < b->n && !r->stopping && !r->failed; i++)
+			if (apply(r, b, &b->items[i]) < 0)
+				break;
+		if (r->stopping || r->failed)
+			r->halt = true;
+		last = b->last;
+		pthread_mutex_lock(&r->mu);
+		r->spare[r->nspare++] = b;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->mu);
+		if (last)
+			break;
+	}
 }
 
 /* ---- the run ---- */
@@ -1186,18 +1558,51 @@ import_run(struct store *s, int64_t id, const struct import_env *env, char *err,
 	else if (options_load(
 		     &r, r.job.format, r.job.options, r.err, sizeof(r.err)) < 0)
 		r.failed = true;
+	r.seen = xcalloc(r.nfields + 1, sizeof(*r.seen));
+	/* Batches need not reach the disk one by one: each carries the
+	   job's progress in its transaction, so a batch lost with the
+	   machine is lost with its rows_done and done again on resume. */
+	if (!r.failed && store_set_durable(s, false, &serr) < 0)
+		run_fail(&r, "%s", serr);
+	if (!r.failed && strcmp(r.job.format, "postgresql") == 0 &&
+	    (r.conninfo = source_conninfo(&r)) == NULL)
+		r.failed = true;
 	if (!r.failed && store_tx_begin(s, &serr) < 0)
 		run_fail(&r, "%s", serr);
 	if (!r.failed) {
-		if (strcmp(r.job.format, "postgresql") == 0)
-			run_postgresql(&r);
-		else
-			run_file(&r);
+		pthread_t reader;
+
+		pthread_mutex_init(&r.mu, NULL);
+		pthread_cond_init(&r.cond, NULL);
+		r.filling = batch_new();
+		/* four batches: one filling, two handed over, one written */
+		for (size_t i = 0; i + 1 < NELEM(r.spare); i++)
+			r.spare[r.nspare++] = batch_new();
+		if (pthread_create(&reader, NULL, reader_main, &r) != 0) {
+			run_fail(&r, "cannot start the reader thread");
+		} else {
+			write_all(&r);
+			pthread_join(reader, NULL);
+		}
+		for (size_t i = 0; i < r.nspare; i++)
+			batch_free(r.spare[i]);
+		for (size_t i = 0; i < r.nfull; i++)
+			batch_free(r.full[i]);
+		batch_free(r.filling);
+		pthread_mutex_destroy(&r.mu);
+		pthread_cond_destroy(&r.cond);
+		if (r.rfailed && !r.failed)
+			run_fail(&r, "%s", r.rerr);
 		/* stopping: the batch that saw it committed already */
 		if (!r.failed && !r.stopping)
 			batch_commit(&r, true);
 		store_tx_rollback(s); /* a failed batch; no-op otherwise */
 	}
+	if (r.conninfo != NULL) {
+		sodium_memzero(r.conninfo, strlen(r.conninfo));
+		free(r.conninfo);
+	}
+	store_set_durable(s, true, &serr);
 	if (r.failed) {
 		store_import_set_state(s, r.job.account_id, id,
 		    "running,cancelling", "failed", r.err, &serr);
@@ -1220,5 +1625,8 @@ import_run(struct store *s, int64_t id, const struct import_env *env, char *err,
 	json_decref(r.map);
 	fields_free(&r);
 	free(r.cols);
+	free(r.seen);
+	buf_free(&r.setj);
+	buf_free(&r.fillj);
 	return ret;
 }

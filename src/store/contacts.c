@@ -51,6 +51,7 @@ enum {
 	C_SUPPR_OF_CONTACT,
 	C_SUPPR_ANY,
 	C_SUB_INSERT_NEW,
+	C_SUPPR_GET,
 };
 
 #define STMT(id, sql)                                                          \
@@ -117,10 +118,13 @@ STMT(CONTACT_INSERT,
 /* the fill values under the contact's, the set values over them; only a
    real change touches the row */
 STMT(CONTACT_MERGE,
-    "UPDATE contacts SET name = coalesce(?1, name),"
+    "UPDATE contacts SET name = CASE WHEN ?7 AND name <> '' THEN name"
+    " ELSE coalesce(?1, name) END,"
     " attrs = json_patch(json_patch(coalesce(?2, '{}'), attrs),"
     " coalesce(?3, '{}')), updated_at = ?4"
-    " WHERE account_id = ?5 AND id = ?6 AND (name <> coalesce(?1, name) OR"
+    " WHERE account_id = ?5 AND id = ?6 AND"
+    " (name <> CASE WHEN ?7 AND name <> '' THEN name"
+    " ELSE coalesce(?1, name) END OR"
     " attrs <> json_patch(json_patch(coalesce(?2, '{}'), attrs),"
     " coalesce(?3, '{}')))");
 STMT(CONTACT_GET,
@@ -1108,7 +1112,8 @@ put_decide(struct store *s, int64_t account_id,
 		in->attrs_fill != NULL)) {
 		struct store_value pm[] = { opt_text(in->name),
 			opt_text(in->attrs_fill), opt_text(in->attrs_set),
-			P_INT(now), P_INT(account_id), P_INT(c.id) };
+			P_INT(now), P_INT(account_id), P_INT(c.id),
+			P_INT(in->name_if_empty) };
 
 		if (store_run(s, &stmt_CONTACT_MERGE, pm, NELEM(pm), NULL, NULL,
 			err) < 0)
@@ -1420,4 +1425,40 @@ store_suppression_list(struct store *s, int64_t account_id,
 	    0)
 		return store_fail(s, error_r, "listing suppressions: %s", err);
 	return store_stopped(s, ctx.stop, error_r);
+}
+
+/* ---- one suppression ---- */
+
+STMT(SUPPR_GET,
+    "SELECT email, reason, created_at FROM suppressions"
+    " WHERE account_id = ? AND email = ?");
+
+static int
+suppr_get_row(void *arg, const struct store_value *cols, size_t ncols)
+{
+	struct store_suppression_row *out = arg;
+
+	assert(ncols == 3);
+	store_copy(out->email, sizeof(out->email), &cols[0]);
+	store_copy(out->reason, sizeof(out->reason), &cols[1]);
+	out->created_at = cols[2].i;
+	return 0;
+}
+
+int
+store_suppression_get(struct store *s, int64_t account_id, const char *email,
+    struct store_suppression_row *out, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_TEXT(email) };
+	const char *err;
+
+	memset(out, 0, sizeof(*out));
+	out->created_at = -1;
+	if (store_run(
+		s, &stmt_SUPPR_GET, p, NELEM(p), suppr_get_row, out, &err) < 0)
+		return store_fail(s, error_r, "reading suppression: %s", err);
+	if (out->created_at < 0)
+		return store_not_found(s, error_r,
+		    "'%s' is not suppressed in this account", email);
+	return 0;
 }

@@ -595,6 +595,7 @@ typedef int store_contact_cb(void *arg, const struct store_contact *c);
 struct store_contact_in {
 	const char *email; /* normalized by the caller; required */
 	const char *name;  /* NULL: keep (new contact: "") */
+	bool name_if_empty; /* an existing contact's name only if it has none */
 	/* JSON objects of custom field values (checked by the caller):
 	   attrs_set are written, attrs_fill only where the contact has no
 	   value yet; NULL for none */
@@ -895,5 +896,19 @@ int store_apikey_list(struct store *s, int64_t account_id,
 /* store_apikey_revoke - 0, 1 not found (or already revoked), -1 */
 int store_apikey_revoke(
     struct store *s, int64_t account_id, int64_t id, const char **error_r);
+
+/* ---- one suppression ---- */
+
+struct store_suppression_row {
+	char email[STORE_EMAIL_MAX + 1];
+	char reason[16]; /* unsubscribed, hard_bounce, complaint, manual */
+	int64_t created_at;
+};
+
+/* store_suppression_get - the account's suppression of email (normalized
+   by the caller) in *out: 0, 1 not suppressed, -1 */
+int store_suppression_get(struct store *s, int64_t account_id,
+    const char *email, struct store_suppression_row *out,
+    const char **error_r);
 
 #endif

@@ -101,3 +101,31 @@ CREATE TABLE api_keys (
 	revoked_at INTEGER
 ) STRICT;
 CREATE INDEX api_keys_account ON api_keys (account_id);
+
+-- subscriptions without a rowid: the primary key is the table, so a new
+-- subscription writes two b-trees (table, list index) instead of three
+CREATE TABLE subscriptions_new (
+	contact_id INTEGER NOT NULL
+		REFERENCES contacts(id) ON DELETE CASCADE,
+	list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+	status TEXT NOT NULL CHECK (status IN
+		('subscribed', 'unconfirmed', 'unsubscribed', 'bounced')),
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	consent_source TEXT,
+	consent_ip TEXT,
+	consent_at INTEGER,
+	PRIMARY KEY (contact_id, list_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO subscriptions_new SELECT contact_id, list_id, status,
+	created_at, updated_at, consent_source, consent_ip, consent_at
+	FROM subscriptions;
+DROP TABLE subscriptions;
+ALTER TABLE subscriptions_new RENAME TO subscriptions;
+CREATE INDEX subscriptions_list ON subscriptions (list_id, status);
+
+-- Segments on "created" scan the account's contacts through the
+-- (account_id, email) index like every other condition on a contact's
+-- own columns; a second index on every contact cost an import a fifth
+-- of its time.
+DROP INDEX contacts_account_created;
