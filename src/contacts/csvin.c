@@ -622,7 +622,7 @@ csvin_map_guess(const char *const *header, size_t n, struct csvin_map *out)
 	static const char *const last[] = { "last name", "family name", "last",
 		"lastname", "last_name", "surname", NULL };
 	static const char *const full[] = { "display name", "name", "full name",
-		"fullname", NULL };
+		"fullname", "formatted name", NULL };
 
 	out->email = csvin_find(header, n, email);
 	out->first_name = csvin_find(header, n, first);

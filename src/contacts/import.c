@@ -16,6 +16,7 @@
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,7 @@ struct run {
 	size_t nfull, nspare;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	volatile bool halt; /* the writer wants no more rows */
+	atomic_bool halt; /* the writer wants no more rows */
 	bool rfailed;	    /* the reader failed: rerr */
 	char rerr[512];
 	char *conninfo; /* postgresql: looked up by the writer */

@@ -32,12 +32,12 @@
 #define PAD_LEN (64 * 1024)
 
 const char *const fuzz_seeds[] = {
-	"\x00"
+	"\x20"
 	"first,last,address,city,zip\nJohn,Doe,120 any st.,\"Anytown, WW\","
 	"08123",
-	"\x00"
+	"\x20"
 	"a,b\r\n1,\"ha \r\n\"\"ha\"\" \nha\"\r\n3,4\r\n",
-	"\x00\xef\xbb\xbf"
+	"\x20\xef\xbb\xbf"
 	"E-mail Address;First Name;Last Name\nm\xfcller@x.example;J\xfcrgen;"
 	"M\xfcller\n",
 	"\x03"
@@ -46,7 +46,7 @@ const char *const fuzz_seeds[] = {
 	"a,b,c,d,e\n\"toolong field\",1\n1,2\nxxxxxxxxxxxxxxxxxxxxxxxx\n",
 	"\x10"
 	"name\n\xc3\xa9t\xc3\xa9\nM\xfcller\n\x80\x81\x9d\nx\n",
-	"\x00\"a\"b,\"c\"\"\r\rd\"\"\"\n,,,\n \t ,\t\n",
+	"\x20\"a\"b,\"c\"\"\r\rd\"\"\"\n,,,\n \t ,\t\n",
 };
 const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
 
