@@ -60,7 +60,7 @@ SPECTRUM_ERRATA = {
 # then find nothing, and the address column is located by content.
 HORDE_EXPECTED = {
     "Gmail.csv": ("E-mail", None, None, "Name"),
-    "KMail.csv": ("Email Address", "Given Name", "Family Name", None),
+    "KMail.csv": ("Email Address", "Given Name", "Family Name", "Formatted Name"),
     "Outlook.csv": ("E-mail Address", "First Name", "Last Name", None),
     "Palm.csv": None,
     "Thunderbird.csv": None,
