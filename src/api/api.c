@@ -453,7 +453,9 @@ api_start(const struct api_config *cfg, const char *store_url,
 	int port;
 
 	a->cfg = *cfg;
-	a->data_dir = xstrdup(data_dir);
+	/* absolute: import jobs name their uploaded files by full path */
+	if ((a->data_dir = realpath(data_dir, NULL)) == NULL)
+		a->data_dir = xstrdup(data_dir);
 	a->store_url = xstrdup(store_url);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cond, NULL);

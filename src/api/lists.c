@@ -83,6 +83,28 @@ lists_get(struct api_ctx *c, struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "data", out));
 }
 
+/* list_check - name and optin of a request, with the field at fault;
+   false after replying 400 */
+static bool
+list_check(struct http_req *r, const char *name, const char *optin,
+    bool creating)
+{
+	if ((creating || name != NULL) &&
+	    (name == NULL || name[0] == '\0' ||
+		strlen(name) > STORE_LIST_NAME_MAX)) {
+		http_reply_error(r, 400, "invalid", "name",
+		    "name: 1 to %d bytes", STORE_LIST_NAME_MAX);
+		return false;
+	}
+	if (optin != NULL && strcmp(optin, "single") != 0 &&
+	    strcmp(optin, "double") != 0) {
+		http_reply_error(r, 400, "invalid", "optin",
+		    "optin: single or double");
+		return false;
+	}
+	return true;
+}
+
 /* tags_text - the "tags" member as JSON text (malloc'd), NULL if absent;
    replies 400 and sets *bad when it is not an array of strings */
 static char *
@@ -138,7 +160,7 @@ lists_post(struct api_ctx *c, struct http_req *r)
 	desc = api_str(r, body, "description", false, &bad);
 	optin = api_str(r, body, "optin", false, &bad);
 	tags = tags_text(r, body, &bad);
-	if (!bad) {
+	if (!bad && list_check(r, name, optin, true)) {
 		ret = store_list_create(c->s, c->account, name, desc,
 		    optin != NULL ? optin : "single", &id, &error);
 		if (ret == 0 && tags != NULL)
@@ -176,7 +198,7 @@ list_patch(struct api_ctx *c, struct http_req *r)
 	desc = api_str(r, body, "description", false, &bad);
 	optin = api_str(r, body, "optin", false, &bad);
 	tags = tags_text(r, body, &bad);
-	if (!bad) {
+	if (!bad && list_check(r, name, optin, false)) {
 		ret = store_list_update(
 		    c->s, c->account, id, name, desc, optin, tags, &error);
 		if (!api_reply_store(r, ret, error))

@@ -113,7 +113,9 @@ class Herald:
     def __init__(self, sets=None, account=True, start=True):
         self.dir = tempfile.mkdtemp(prefix="herald-test-")
         self.data = os.path.join(self.dir, "data")
-        self.ports = {k: free_port() for k in ("submission", "submissions", "mx")}
+        self.ports = {k: free_port() for k in ("submission", "submissions", "mx", "http")}
+        self.http = ("127.0.0.1", self.ports["http"])
+        self.api = "http://127.0.0.1:%d/api/v1" % self.ports["http"]
         self.submission = ("127.0.0.1", self.ports["submission"])
         self.submissions = ("127.0.0.1", self.ports["submissions"])
         self.mx = ("127.0.0.1", self.ports["mx"])
@@ -126,6 +128,7 @@ class Herald:
             "smtpd.policy_refresh": "200ms",
             "smtpd.auth_fail_delay": "10ms",
             "mta.enabled": "no",
+            "http.listen": "127.0.0.1:%d" % self.ports["http"],
         }
         self.sets.update(sets or {})
         self.proc = None
