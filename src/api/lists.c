@@ -86,8 +86,8 @@ lists_get(struct api_ctx *c, struct http_req *r)
 /* list_check - name and optin of a request, with the field at fault;
    false after replying 400 */
 static bool
-list_check(struct http_req *r, const char *name, const char *optin,
-    bool creating)
+list_check(
+    struct http_req *r, const char *name, const char *optin, bool creating)
 {
 	if ((creating || name != NULL) &&
 	    (name == NULL || name[0] == '\0' ||
@@ -98,8 +98,8 @@ list_check(struct http_req *r, const char *name, const char *optin,
 	}
 	if (optin != NULL && strcmp(optin, "single") != 0 &&
 	    strcmp(optin, "double") != 0) {
-		http_reply_error(r, 400, "invalid", "optin",
-		    "optin: single or double");
+		http_reply_error(
+		    r, 400, "invalid", "optin", "optin: single or double");
 		return false;
 	}
 	return true;

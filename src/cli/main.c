@@ -90,7 +90,8 @@ static const struct cli_command commands[] = {
 	    "FILE --account NAME [--list LIST] [--format "
 	    "csv|tsv|vcard|jsonl|suppressions] [--mode add|upsert|update] "
 	    "[--map COLUMN=TARGET]... [--overwrite FIELD=always|if_empty|never]"
-	    "... [--consent SOURCE] [--delimiter C] | --resume ID | --cancel ID",
+	    "... [--consent SOURCE] [--delimiter C] | --resume ID | --cancel "
+	    "ID",
 	    "import contacts (or suppressions) from a file, with progress; "
 	    "TARGET: email, name, first_name, last_name, a custom field or "
 	    "ignore",
@@ -100,15 +101,15 @@ static const struct cli_command commands[] = {
 	    "[--format csv|jsonl] [--output FILE]",
 	    "export contacts or suppressions", cmd_export, true },
 	{ "apikey create",
-	    "--account NAME | --operator [--name N] [--scopes read,write,admin]",
+	    "--account NAME | --operator [--name N] [--scopes "
+	    "read,write,admin]",
 	    "make a REST API key (printed once)", cmd_apikey_create, true },
 	{ "apikey list", "[--account NAME]",
 	    "list API keys (operator keys without --account)", cmd_apikey_list,
 	    true },
 	{ "apikey revoke", "[--account NAME] ID", "revoke an API key",
 	    cmd_apikey_revoke, true },
-	{ "queue list",
-	    "[--state S] [--destination DOMAIN] [--account NAME]",
+	{ "queue list", "[--state S] [--destination DOMAIN] [--account NAME]",
 	    "list queued recipients (live state from the running server; "
 	    "without one, the spool's messages)",
 	    cmd_queue_list, true },

@@ -111,7 +111,7 @@ struct run {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	atomic_bool halt; /* the writer wants no more rows */
-	bool rfailed;	    /* the reader failed: rerr */
+	bool rfailed;	  /* the reader failed: rerr */
 	char rerr[512];
 	char *conninfo; /* postgresql: looked up by the writer */
 	int64_t rbytes; /* of the source, read so far */

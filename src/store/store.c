@@ -44,7 +44,6 @@
 #include "store/store-private.h"
 #include "store/store.h"
 
-
 #define STORE_ROLE_MAX 32
 #define STORE_PASSWORD_MAX 1024
 #define STORE_USERNAME_MAX 127
@@ -1480,7 +1479,6 @@ store_set_durable(struct store *s, bool durable, const char **error_r)
 }
 
 /* ---- lists ---- */
-
 
 /* store_text_valid - at most max bytes, at least min, no control byte */
 bool

@@ -17,7 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,6 +119,33 @@ count_contacts(void)
 	return n;
 }
 
+/*
+ * free_port - a loopback TCP port nobody listens on, below the kernel's
+ * ephemeral range (a port there may be taken by an outgoing connection
+ * of another test between our check and PostgreSQL's bind)
+ */
+static int
+free_port(void)
+{
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int p = 10000 + rand() % 22000;
+
+		sin.sin_port = htons((uint16_t)p);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (fd >= 0 &&
+		    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			close(fd);
+			return p;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return 55432;
+}
+
 static int
 setup(void **state)
 {
@@ -143,7 +173,7 @@ setup(void **state)
 		if (system(cmd) != 0)
 			return -1;
 	}
-	port = 55432 + (int)(getpid() % 1000);
+	port = free_port();
 	if (sh(PGBIN
 		"/initdb -N -A trust --auth-host=scram-sha-256 -U postgres "
 		"-D %s/data >%s/initdb.log 2>&1",
