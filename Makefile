@@ -44,6 +44,7 @@ bench: build
 	@rc=0; \
 	bench/smtp-accept || rc=1; \
 	bench/relay || rc=1; \
+	bench/import || rc=1; \
 	exit $$rc
 
 format:

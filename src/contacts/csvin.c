@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "contacts/csvin.h"
+#include "lib/util.h"
 
 #define PREFIX_MAX (64 * 1024)
 #define PIECE_MAX 4096
@@ -81,45 +82,6 @@ static const unsigned short cp1252_c1[32] = { 0x20ac, 0x0081, 0x201a, 0x0192,
 	0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022,
 	0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e,
 	0x0178 };
-
-/*
- * utf8_seq - length of the valid UTF-8 sequence at s (n > 0 bytes
- * left): 1-4, 0 when invalid, -1 when valid so far but cut short.
- */
-static int
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	int len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((size_t)i >= n)
-			return -1;
-		if (s[i] < lo || s[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return len;
-}
 
 /* utf8_valid - whether s[0..n) is all valid UTF-8 */
 static bool

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "contacts/jsonl.h"
+#include "lib/util.h"
 
 #define DEPTH_MAX 64
 #define KEY_SHOWN 64 /* bytes of a key quoted in an error */
@@ -80,43 +81,6 @@ struct jp {
 static const char *const flatten_keys[] = { "attribs", "fields",
 	"custom_fields", "attributes" };
 
-/*
- * utf8_seq - length of the valid UTF-8 sequence at s (n > 0 bytes
- * left): 1-4, or 0 when invalid or cut short.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else
-		return 0;
-	for (i = 1; i < len; i++) {
-		if (i >= n || s[i] < lo || s[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return len;
-}
-
 /* column - the 1-based character column of byte offset i of s */
 static unsigned long
 column(const unsigned char *s, size_t i)
@@ -145,13 +109,14 @@ jp_fail(struct jp *p, const char *what)
 static int
 shown_len(const char *key)
 {
-	size_t n = strlen(key), k = 0, l;
+	size_t n = strlen(key), k = 0;
+	int l;
 
 	while (k < n && k < KEY_SHOWN) {
 		l = utf8_seq((const unsigned char *)key + k, n - k);
-		if (l == 0 || k + l > KEY_SHOWN)
+		if (l <= 0 || k + (size_t)l > KEY_SHOWN)
 			break;
-		k += l;
+		k += (size_t)l;
 	}
 	return (int)k;
 }
@@ -649,7 +614,8 @@ jsonl_parse(struct jsonl *r, const unsigned char *s, size_t n)
 static bool
 jsonl_line(struct jsonl *r, const unsigned char *s, size_t n)
 {
-	size_t i, k;
+	size_t i;
+	int k;
 
 	if (r->line == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
 		s += 3;
@@ -662,8 +628,8 @@ jsonl_line(struct jsonl *r, const unsigned char *s, size_t n)
 		return true;
 	if (s[n - 1] == '\r')
 		n--;
-	for (i = 0; i < n; i += k)
-		if ((k = utf8_seq(s + i, n - i)) == 0) {
+	for (i = 0; i < n; i += (size_t)k)
+		if ((k = utf8_seq(s + i, n - i)) <= 0) {
 			snprintf(r->msg, sizeof(r->msg),
 			    "line %lu, column %lu: invalid UTF-8", r->line,
 			    column(s, i));

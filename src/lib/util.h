@@ -83,4 +83,11 @@ int parse_duration_ms(const char *s, uint64_t *out);
 /* parse_int - parse a decimal int64 with no trailing junk; 0 or -1 */
 int parse_int(const char *s, int64_t *out);
 
+/*
+ * utf8_seq - length of the well-formed UTF-8 sequence at s (n > 0 bytes
+ * available, RFC 3629 table 3-7): 1-4, 0 when invalid, -1 when valid so
+ * far but cut short by n (a stream reader waits for more).
+ */
+int utf8_seq(const unsigned char *s, size_t n);
+
 #endif

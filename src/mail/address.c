@@ -61,45 +61,6 @@ char_desc(unsigned char c, char out[8])
 	return out;
 }
 
-/*
- * utf8_seq_len - length of the well-formed UTF-8 sequence at p (at most
- * avail bytes), or 0 when it is not one (RFC 3629 table 3-7).
- */
-static size_t
-utf8_seq_len(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (avail < n)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 bool
 mail_utf8_valid(const char *s, size_t len)
 {
@@ -107,11 +68,11 @@ mail_utf8_valid(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t n = utf8_seq_len(p + i, len - i);
+		int n = utf8_seq(p + i, len - i);
 
-		if (n == 0)
+		if (n <= 0)
 			return false;
-		i += n;
+		i += (size_t)n;
 	}
 	return true;
 }
@@ -347,20 +308,20 @@ struct cursor {
 static int
 take_non_ascii(struct cursor *c, struct buf *out, const char **error_r)
 {
-	size_t n;
+	int n;
 
 	if ((c->opts & MAIL_ADDR_ALLOW_UTF8) == 0) {
 		*error_r = mail_addr_error_utf8;
 		return -1;
 	}
-	n = utf8_seq_len(c->s + c->i, c->len - c->i);
-	if (n == 0) {
+	n = utf8_seq(c->s + c->i, c->len - c->i);
+	if (n <= 0) {
 		*error_r = "invalid UTF-8 in address";
 		return -1;
 	}
 	if (out != NULL)
-		buf_append(out, c->s + c->i, n);
-	c->i += n;
+		buf_append(out, c->s + c->i, (size_t)n);
+	c->i += (size_t)n;
 	c->flags |= MAIL_ADDR_UTF8;
 	return 0;
 }
