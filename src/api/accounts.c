@@ -44,11 +44,7 @@ accounts_get(struct api_ctx *c, struct http_req *r)
 	const char *error;
 	int ret = store_account_list(c->s, account_cb, data, &error);
 
-	if (api_reply_store(r, ret, error)) {
-		json_decref(data);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+	api_reply_data(r, ret, error, data);
 }
 
 /* reply_account - account id as JSON with status, or its 404 */

@@ -193,6 +193,27 @@ api_str(
 	return json_string_value(v);
 }
 
+void
+api_delete_id(struct api_ctx *c, struct http_req *r,
+    int (*del)(struct store *, int64_t, int64_t, const char **))
+{
+	int64_t id = api_id(r, "id");
+	const char *error;
+
+	if (id != 0 &&
+	    !api_reply_store(r, del(c->s, c->account, id, &error), error))
+		http_reply_json(r, 204, NULL);
+}
+
+void
+api_reply_data(struct http_req *r, int ret, const char *error, json_t *data)
+{
+	if (api_reply_store(r, ret, error))
+		json_decref(data);
+	else
+		http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+}
+
 const struct api_config *
 api_config_of(const struct api *a)
 {

@@ -96,6 +96,16 @@ int64_t api_limit(struct http_req *r, int64_t def, int64_t max);
 const char *api_str(
     struct http_req *r, json_t *o, const char *key, bool required, bool *bad);
 
+/* api_delete_id - DELETE .../{id} through del(store, c->account, id,
+   &error): 204, or the store's answer (404 for another account's id) */
+void api_delete_id(struct api_ctx *c, struct http_req *r,
+    int (*del)(struct store *, int64_t, int64_t, const char **));
+
+/* api_reply_data - 200 {"data": data}, or the store's error for ret
+   (then data is freed) */
+void api_reply_data(
+    struct http_req *r, int ret, const char *error, json_t *data);
+
 /* api_time - Unix seconds as an ISO 8601 UTC string; 0 is null */
 json_t *api_time(int64_t t);
 

@@ -41,11 +41,7 @@ fields_get(struct api_ctx *c, struct http_req *r)
 	const char *error;
 	int ret = store_field_list(c->s, c->account, field_cb, data, &error);
 
-	if (api_reply_store(r, ret, error)) {
-		json_decref(data);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+	api_reply_data(r, ret, error, data);
 }
 
 /* type_valid - whether t names a field type */
@@ -165,15 +161,7 @@ field_get(struct api_ctx *c, struct http_req *r)
 static void
 field_delete(struct api_ctx *c, struct http_req *r)
 {
-	int64_t id = api_id(r, "id");
-	const char *error;
-	int ret;
-
-	if (id == 0)
-		return;
-	ret = store_field_delete(c->s, c->account, id, &error);
-	if (!api_reply_store(r, ret, error))
-		http_reply_json(r, 204, NULL);
+	api_delete_id(c, r, store_field_delete);
 }
 
 const struct api_route api_fields_routes[] = {

@@ -70,11 +70,7 @@ sources_get(struct api_ctx *c, struct http_req *r)
 	const char *error;
 	int ret = store_source_list(c->s, c->account, source_cb, data, &error);
 
-	if (api_reply_store(r, ret, error)) {
-		json_decref(data);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+	api_reply_data(r, ret, error, data);
 }
 
 /*
@@ -174,15 +170,7 @@ source_get(struct api_ctx *c, struct http_req *r)
 static void
 source_delete(struct api_ctx *c, struct http_req *r)
 {
-	int64_t id = api_id(r, "id");
-	const char *error;
-	int ret;
-
-	if (id == 0)
-		return;
-	ret = store_source_delete(c->s, c->account, id, &error);
-	if (!api_reply_store(r, ret, error))
-		http_reply_json(r, 204, NULL);
+	api_delete_id(c, r, store_source_delete);
 }
 
 /* ---- import jobs ---- */
@@ -717,11 +705,7 @@ imports_get(struct api_ctx *c, struct http_req *r)
 	data = json_array();
 	ret =
 	    store_import_list(c->s, c->account, limit, import_cb, data, &error);
-	if (api_reply_store(r, ret, error)) {
-		json_decref(data);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+	api_reply_data(r, ret, error, data);
 }
 
 static void
@@ -759,11 +743,7 @@ import_errors(struct api_ctx *c, struct http_req *r)
 	data = json_array();
 	ret = store_import_errors(
 	    c->s, c->account, id, limit, error_cb, data, &error);
-	if (api_reply_store(r, ret, error)) {
-		json_decref(data);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+	api_reply_data(r, ret, error, data);
 }
 
 /*

@@ -211,15 +211,7 @@ list_patch(struct api_ctx *c, struct http_req *r)
 static void
 list_delete(struct api_ctx *c, struct http_req *r)
 {
-	int64_t id = api_id(r, "id");
-	const char *error;
-	int ret;
-
-	if (id == 0)
-		return;
-	ret = store_list_delete_id(c->s, c->account, id, &error);
-	if (!api_reply_store(r, ret, error))
-		http_reply_json(r, 204, NULL);
+	api_delete_id(c, r, store_list_delete_id);
 }
 
 const struct api_route api_lists_routes[] = {

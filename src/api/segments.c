@@ -113,11 +113,7 @@ segments_get(struct api_ctx *c, struct http_req *r)
 	const char *error;
 	int ret = store_segment_list(c->s, c->account, list_cb, data, &error);
 
-	if (api_reply_store(r, ret, error)) {
-		json_decref(data);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "data", data));
+	api_reply_data(r, ret, error, data);
 }
 
 /* reply_segment - the segment id, with its count when counted */
@@ -225,15 +221,7 @@ segment_patch(struct api_ctx *c, struct http_req *r)
 static void
 segment_delete(struct api_ctx *c, struct http_req *r)
 {
-	int64_t id = api_id(r, "id");
-	const char *error;
-	int ret;
-
-	if (id == 0)
-		return;
-	ret = store_segment_delete(c->s, c->account, id, &error);
-	if (!api_reply_store(r, ret, error))
-		http_reply_json(r, 204, NULL);
+	api_delete_id(c, r, store_segment_delete);
 }
 
 static void
