@@ -376,6 +376,8 @@ import_main(void *arg)
 	struct import_env env = { .data_dir = a->data_dir,
 		.batch_rows = (size_t)a->cfg.import_batch,
 		.errors_kept = (size_t)a->cfg.import_errors,
+		.cache = a->cfg.import_cache,
+		.wal = a->cfg.import_wal,
 		.stop = &a->import_stop };
 	struct store *s;
 	const char *error;

@@ -31,6 +31,8 @@ struct api_config {
 	int64_t max_connections; /* open HTTP connections */
 	int64_t import_batch;	 /* rows per import transaction */
 	int64_t import_errors;	 /* bad rows kept per import */
+	uint64_t import_cache;	 /* bytes of page cache of an import */
+	uint64_t import_wal;	 /* bytes of log between checkpoints */
 };
 
 enum api_scope { API_PUBLIC, API_READ, API_WRITE, API_ADMIN };

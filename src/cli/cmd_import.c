@@ -10,6 +10,8 @@
  * the same store, so a running server sees the contacts as they come.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "cli/cli.h"
 #include "contacts/export.h"
 #include "contacts/import.h"
+#include "lib/fsutil.h"
 #include "lib/util.h"
 #include "store/store.h"
 
@@ -92,6 +95,39 @@ print_error(void *arg, unsigned long line, const char *reason)
 	return 0;
 }
 
+/*
+ * job_lock - the lock a CLI import holds while it runs (so that --cancel
+ * knows whether a process will see the cancel): the descriptor, or -1
+ * when another process holds it.  *path_r is malloc'd.
+ */
+static int
+job_lock(struct cli *c, int64_t id, char **path_r)
+{
+	char name[64], *dir = fs_path_join(c->conf.data_dir, "imports");
+	int fd;
+
+	snprintf(name, sizeof(name), "cli-%" PRId64 ".lock", id);
+	fs_mkdirs(dir, 0700);
+	*path_r = fs_path_join(dir, name);
+	free(dir);
+	fd = open(*path_r, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void
+job_unlock(int fd, char *path)
+{
+	if (fd >= 0) {
+		unlink(path);
+		close(fd);
+	}
+	free(path);
+}
+
 /* run_job - run job id with a progress bar and print the summary */
 static int
 run_job(struct cli *c, struct store *st, int64_t id)
@@ -101,22 +137,38 @@ run_job(struct cli *c, struct store *st, int64_t id)
 	struct bar b = { .tty = isatty(STDERR_FILENO) };
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *error;
-	char err[512];
+	char err[512], *lock_path = NULL;
 	double t;
-	int r;
+	int r, lock;
 
 	if (store_import_get(st, STORE_ANY_ACCOUNT, id, &job, &error) != 0)
 		return cli_fail("%s", error);
+	if (strcmp(job.runner, "cli") != 0)
+		return cli_fail("import %" PRId64
+				" is the server's: it resumes "
+				"it itself",
+		    id);
 	b.rows0 = job.rows_done;
 	clock_gettime(CLOCK_MONOTONIC, &b.start);
 	env.data_dir = c->conf.data_dir;
+	env.batch_rows = (size_t)c->conf.api.import_batch;
+	env.errors_kept = (size_t)c->conf.api.import_errors;
+	env.cache = c->conf.api.import_cache;
+	env.wal = c->conf.api.import_wal;
 	env.progress = progress;
 	env.arg = &b;
 	env.stop = &stop_flag;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if ((lock = job_lock(c, id, &lock_path)) < 0) {
+		free(lock_path);
+		return cli_fail("import %" PRId64 " is being run by another "
+				"process",
+		    id);
+	}
 	r = import_run(st, id, &env, err, sizeof(err));
+	job_unlock(lock, lock_path);
 	t = elapsed(&b);
 	if (b.tty)
 		fprintf(stderr, "\n");
@@ -140,6 +192,45 @@ run_job(struct cli *c, struct store *st, int64_t id)
 	}
 	if (r < 0)
 		return cli_fail("import %" PRId64 " failed: %s", id, err);
+	return 0;
+}
+
+/*
+ * cancel_job - a queued job, or one that no process runs, is cancelled
+ * at once; a running one is marked cancelling and stops after its batch
+ * (the server's import thread or the `herald import` running it).
+ */
+static int
+cancel_job(struct cli *c, struct store *st, int64_t id)
+{
+	struct store_import_job job;
+	const char *error;
+	char *path = NULL;
+	bool idle = false;
+	int fd = -1, r;
+
+	if (store_import_get(st, STORE_ANY_ACCOUNT, id, &job, &error) != 0)
+		return cli_fail("%s", error);
+	if (strcmp(job.runner, "cli") == 0 &&
+	    (fd = job_lock(c, id, &path)) >= 0)
+		idle = true;
+	r = store_import_set_state(st, job.account_id, id,
+	    idle ? "queued,running,cancelling" : "queued", "cancelled", NULL,
+	    &error);
+	if (r == 1)
+		r = store_import_set_state(st, job.account_id, id, "running",
+		    "cancelling", NULL, &error);
+	job_unlock(fd, path);
+	if (r == 1)
+		return cli_fail("import %" PRId64 " is %s: nothing to cancel",
+		    id, job.state);
+	if (r < 0)
+		return cli_fail("%s", error);
+	if (store_import_get(st, job.account_id, id, &job, &error) == 0)
+		printf("import %" PRId64 " %s%s\n", id, job.state,
+		    strcmp(job.state, "cancelling") == 0
+			? " (the running import stops after its current batch)"
+			: "");
 	return 0;
 }
 
@@ -224,15 +315,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		if (cancel != NULL) {
-			int r = store_import_set_state(st, STORE_ANY_ACCOUNT,
-			    jid, "queued,running", "cancelling", NULL, &error);
-
-			ret = r == 0 ? 0 : cli_fail("%s", error);
-			if (r == 0)
-				printf("import %" PRId64
-				       " cancelling (a running import stops "
-				       "after its current batch)\n",
-				    jid);
+			ret = cancel_job(c, st, jid);
 		} else {
 			ret = run_job(c, st, jid);
 		}

@@ -232,10 +232,17 @@ static struct config_def defs[] = {
 	    "also how long an idle keep-alive connection stays" },
 	{ "http.max_connections", CONFIG_INT, OFF(api.max_connections), "256",
 	    1, 100000, NULL, "open HTTP connections; more are closed" },
-	{ "import.batch_rows", CONFIG_INT, OFF(api.import_batch), "5000", 1,
+	{ "import.batch_rows", CONFIG_INT, OFF(api.import_batch), "50000", 1,
 	    1000000, NULL,
-	    "rows an import writes per transaction (and may repeat after a "
-	    "crash: none; a resumed job goes on after the last batch)" },
+	    "rows an import writes per transaction, sorted by address (more: "
+	    "faster on large lists, more memory: about 200 bytes a row, four "
+	    "batches in flight); a resumed job goes on after the last one" },
+	{ "import.cache", CONFIG_SIZE, OFF(api.import_cache), "4M", 128 * KB,
+	    4096 * MB, NULL, "database page cache of an import" },
+	{ "import.wal", CONFIG_SIZE, OFF(api.import_wal), "200M", 1 * MB,
+	    65536 * MB, NULL,
+	    "write-ahead log an import lets grow before copying it into the "
+	    "database (disk space, briefly; fewer copies)" },
 	{ "import.errors_kept", CONFIG_INT, OFF(api.import_errors), "1000", 0,
 	    1000000, NULL, "bad rows kept (line and reason) per import" },
 	{ "dns.ipv6", CONFIG_BOOL, OFF(mta.dns_ipv6), "yes", 0, 0, NULL,

@@ -319,7 +319,8 @@ csvin_new(
 {
 	struct csvin *r;
 
-	if (delim != 0 && delim != ',' && delim != ';' && delim != '\t')
+	if (delim != 0 && delim != ',' && delim != ';' && delim != '\t' &&
+	    delim != '|')
 		return NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
@@ -347,7 +348,7 @@ csvin_new(
 static int
 csvin_detect_delim(const unsigned char *s, size_t n)
 {
-	size_t comma = 0, semi = 0, tab = 0, i;
+	size_t comma = 0, semi = 0, tab = 0, pipe = 0, i;
 	bool quoted = false;
 
 	for (i = 0; i < n; i++) {
@@ -363,11 +364,15 @@ csvin_detect_delim(const unsigned char *s, size_t n)
 			semi++;
 		else if (s[i] == '\t')
 			tab++;
+		else if (s[i] == '|')
+			pipe++;
 	}
-	if (semi > comma && semi >= tab)
+	if (semi > comma && semi >= tab && semi >= pipe)
 		return ';';
-	if (tab > comma && tab > semi)
+	if (tab > comma && tab > semi && tab >= pipe)
 		return '\t';
+	if (pipe > comma && pipe > semi && pipe > tab)
+		return '|';
 	return ',';
 }
 

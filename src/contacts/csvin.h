@@ -8,9 +8,9 @@
  * an importer needs around it:
  *
  *   - a UTF-8 byte order mark at the start is skipped;
- *   - the delimiter is ',' ';' or TAB, given or detected: the one seen
+ *   - the delimiter is ',' ';' TAB or '|', given or detected: the one seen
  *     most often outside quotes on the first record's line (ties go to
- *     ',' then ';' then TAB; none at all gives ',');
+ *     ',' then ';' then TAB then '|'; none at all gives ',');
  *   - records end at LF, CRLF or a lone CR; blank lines give nothing;
  *   - spaces (and tabs, unless TAB is the delimiter) around a field are
  *     trimmed; inside quotes they are kept, as are newlines and "" (one
@@ -81,7 +81,7 @@ struct csvin;
 
 /*
  * csvin_new - a reader.  lim may be NULL (defaults) and is copied; delim
- * is ',', ';', '\t', or 0 to detect it.  Returns NULL on a bad delim or
+ * is ',', ';', '\t', '|', or 0 to detect it.  Returns NULL on a bad delim or
  * when out of memory.
  */
 struct csvin *csvin_new(

@@ -58,8 +58,8 @@ void export_free(struct export **ep);
  */
 struct export_segment;
 int export_segment_sql(struct store *s, int64_t account_id, const char *text,
-    struct store_contact_query *q, struct export_segment **owner_r,
-    char *err, size_t errlen);
+    struct store_contact_query *q, struct export_segment **owner_r, char *err,
+    size_t errlen);
 void export_segment_free(struct export_segment **sp);
 
 #endif

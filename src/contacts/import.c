@@ -41,6 +41,7 @@
 #include "mail/address.h"
 
 #define READ_CHUNK (64 * 1024)
+#define IMPORT_YIELD_US 3000 /* the database left free between batches */
 #define REASON_MAX 300
 
 enum rule { RULE_ALWAYS, RULE_IF_EMPTY, RULE_NEVER };
@@ -113,8 +114,9 @@ struct run {
 	atomic_bool halt; /* the writer wants no more rows */
 	bool rfailed;	  /* the reader failed: rerr */
 	char rerr[512];
-	char *conninfo; /* postgresql: looked up by the writer */
-	int64_t rbytes; /* of the source, read so far */
+	char *conninfo;	   /* postgresql: looked up by the writer */
+	int64_t rbytes;	   /* of the source, read so far */
+	int64_t first_new; /* the first contact the batch created, or 0 */
 };
 
 /* What the reader hands the writer: rows checked and ready to write. */
@@ -126,16 +128,26 @@ struct item {
 	enum item_kind kind;
 	bool counts; /* a row of the source (not a vCard's extra address) */
 	unsigned long line;
+	uint32_t seq; /* its place in the batch, for a stable sort */
 	/* offsets into the batch's text, NO_TEXT for none; IT_BAD: the
 	   reason in a; IT_SUPPRESSION: email in a, reason in b */
 	uint32_t a, b, set, fill;
 };
 
-#define BATCH_ITEMS 1024
-
+/*
+ * A batch is the rows of one transaction: the reader hands it over when
+ * it holds batch_rows rows of the source, sorted by address, and the
+ * writer commits after its last item.  Sorted, the inserts into the
+ * (account, address) index go from leaf to leaf in order: each index
+ * page is read and written once per transaction instead of once per
+ * address (random addresses made imports 4x slower).  A batch is a
+ * prefix of the rest of the source, so rows_done still says where to
+ * resume.
+ */
 struct batch {
-	struct item items[BATCH_ITEMS];
-	size_t n;
+	struct item *items;
+	size_t n, cap;
+	size_t rows; /* items that count as rows */
 	struct buf text;
 	int64_t bytes_done; /* of the source, when the batch was handed */
 	bool last;
@@ -180,6 +192,22 @@ rd_fail(struct run *r, const char *fmt, ...)
 	vsnprintf(r->rerr, sizeof(r->rerr), fmt, ap);
 	va_end(ap);
 	r->rfailed = true;
+}
+
+/* no_line - a reader's message without its "line N: " or "line N, "
+   (the bad row keeps the line apart) */
+static const char *
+no_line(const char *msg)
+{
+	const char *p = msg;
+
+	if (strncmp(p, "line ", 5) != 0)
+		return msg;
+	for (p += 5; *p >= '0' && *p <= '9'; p++)
+		;
+	if ((p[0] == ':' || p[0] == ',') && p[1] == ' ')
+		return p + 2;
+	return msg;
 }
 
 /* trim - s without leading and trailing white space, in place */
@@ -577,6 +605,29 @@ import_options_check(struct store *s, int64_t account_id, const char *format,
 
 /* ---- batches ---- */
 
+/*
+ * tx_start - begin a batch's transaction.  References are not checked
+ * row by row during an import (store_set_bulk): the account is looked
+ * at here, and the list by store_contact_put once per transaction.
+ */
+static int
+tx_start(struct run *r)
+{
+	const char *err;
+	bool yes;
+
+	if (store_tx_begin(r->s, &err) < 0 ||
+	    store_account_exists(r->s, r->job.account_id, &yes, &err) < 0) {
+		run_fail(r, "%s", err);
+		return -1;
+	}
+	if (!yes) {
+		run_fail(r, "the account is gone");
+		return -1;
+	}
+	return 0;
+}
+
 /* batch_commit - write the counters and commit; look at the state */
 static int
 batch_commit(struct run *r, bool last)
@@ -586,6 +637,21 @@ batch_commit(struct run *r, bool last)
 
 	if (r->failed)
 		return -1;
+	/* the subscriptions of the contacts this batch created, in one
+	   statement */
+	if (r->first_new != 0 && r->job.list_id != 0) {
+		int ret = store_subscribe_new_contacts(r->s, r->job.account_id,
+		    r->job.list_id, r->job.id, r->first_new,
+		    r->has_consent ? &r->consent : NULL, &err);
+
+		if (ret != 0) {
+			store_tx_rollback(r->s);
+			run_fail(
+			    r, "%s", ret == 1 ? "the job's list is gone" : err);
+			return -1;
+		}
+	}
+	r->first_new = 0;
 	if (store_import_progress(r->s, &r->job, state, &err) < 0 ||
 	    store_tx_commit(r->s, &err) < 0) {
 		store_tx_rollback(r->s);
@@ -594,6 +660,10 @@ batch_commit(struct run *r, bool last)
 	}
 	r->in_batch = 0;
 	r->job.updated_at = (int64_t)time(NULL);
+	/* let the other writers in (the API, the delivery log, the CLI:
+	   they try every millisecond) before the next batch */
+	if (!last)
+		usleep(IMPORT_YIELD_US);
 	snprintf(r->job.state, sizeof(r->job.state), "%s", state);
 	if (r->env->progress != NULL)
 		r->env->progress(r->env->arg, &r->job);
@@ -603,23 +673,17 @@ batch_commit(struct run *r, bool last)
 	}
 	if (r->env->stop != NULL && *r->env->stop)
 		r->stopping = true;
-	if (!last && !r->stopping && store_tx_begin(r->s, &err) < 0) {
-		run_fail(r, "%s", err);
+	if (!last && !r->stopping && tx_start(r) < 0)
 		return -1;
-	}
 	return 0;
 }
 
-/* row_done - count a row; commit the batch when full.  -1 stops. */
+/* row_done - count a row of the source */
 static int
 row_done(struct run *r)
 {
-	if (r->extra)
-		return 0;
 	r->job.rows_done++;
-	if (++r->in_batch >=
-	    (r->env->batch_rows ? r->env->batch_rows : IMPORT_BATCH_ROWS))
-		return batch_commit(r, false) < 0 || r->stopping ? -1 : 0;
+	r->in_batch++;
 	return 0;
 }
 
@@ -665,8 +729,43 @@ batch_free(struct batch *b)
 {
 	if (b != NULL) {
 		buf_free(&b->text);
+		free(b->items);
 		free(b);
 	}
+}
+
+/* item_cmp - by address, then in the order of the source; bad rows
+   first (they write no contact).  text: the batch's text */
+static int
+item_cmp(const void *pa, const void *pb, void *text)
+{
+	const struct item *a = pa, *b = pb;
+	const char *t = text;
+	int c;
+
+	if ((a->kind == IT_BAD) != (b->kind == IT_BAD))
+		return a->kind == IT_BAD ? -1 : 1;
+	if (a->kind != IT_BAD && (c = strcmp(t + a->a, t + b->a)) != 0)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* batch_sort - sort the batch's items (glibc's qsort_r) */
+static void
+batch_sort(struct batch *b)
+{
+	if (b->n > 1)
+		qsort_r(
+		    b->items, b->n, sizeof(*b->items), item_cmp, b->text.data);
+}
+
+/* the most text a batch holds whatever its rows (64 KiB fields...) */
+#define BATCH_TEXT_MAX (32u << 20)
+
+static size_t
+batch_rows(const struct run *r)
+{
+	return r->env->batch_rows ? r->env->batch_rows : IMPORT_BATCH_ROWS;
 }
 
 /* hand_over - give the filling batch to the writer and take a spare */
@@ -677,6 +776,7 @@ hand_over(struct run *r, bool last)
 
 	b->last = last;
 	b->bytes_done = r->rbytes;
+	batch_sort(b);
 	pthread_mutex_lock(&r->mu);
 	while (r->nfull == NELEM(r->full) || (!last && r->nspare == 0))
 		pthread_cond_wait(&r->cond, &r->mu);
@@ -686,6 +786,7 @@ hand_over(struct run *r, bool last)
 	pthread_mutex_unlock(&r->mu);
 	if (r->filling != NULL) {
 		r->filling->n = 0;
+		r->filling->rows = 0;
 		buf_reset(&r->filling->text);
 	}
 }
@@ -712,9 +813,17 @@ emit(struct run *r, enum item_kind kind, unsigned long line)
 
 	if (r->halt || r->rfailed)
 		return NULL;
-	if (r->filling->n == BATCH_ITEMS || r->filling->text.len > (1u << 20))
+	if (r->filling->rows >= batch_rows(r) ||
+	    r->filling->text.len > BATCH_TEXT_MAX)
 		hand_over(r, false);
-	it = &r->filling->items[r->filling->n++];
+	if (r->filling->n == r->filling->cap) {
+		r->filling->cap = r->filling->cap ? r->filling->cap * 2 : 1024;
+		r->filling->items = xrealloc(r->filling->items,
+		    r->filling->cap * sizeof(*r->filling->items));
+	}
+	it = &r->filling->items[r->filling->n];
+	it->seq = (uint32_t)r->filling->n++;
+	r->filling->rows += !r->extra;
 	it->kind = kind;
 	it->counts = !r->extra;
 	it->line = line;
@@ -1030,6 +1139,49 @@ header_map(struct run *r, const char *const *names, size_t n)
 	}
 }
 
+/*
+ * header_check - a source with one header (CSV, a query's columns): the
+ * columns of the map must be there, and one must be the address.  false
+ * after failing the run (the reader).
+ */
+static bool
+header_check(struct run *r, const char *const *names, size_t n)
+{
+	struct buf cols = BUF_INIT;
+	const char *key;
+	json_t *v;
+	bool email = false;
+
+	for (size_t i = 0; i < n; i++) {
+		email |= r->cols[i].kind == T_EMAIL;
+		if (cols.len < 200)
+			buf_printf(
+			    &cols, "%s\"%.40s\"", i ? ", " : "", names[i]);
+	}
+	json_object_foreach(r->map, key, v)
+	{
+		size_t i;
+
+		for (i = 0; i < n && strcmp(names[i], key) != 0; i++)
+			;
+		if (i == n) {
+			rd_fail(r,
+			    "options.map: no column \"%.64s\" in the header "
+			    "(%s)",
+			    key, buf_cstr(&cols));
+			buf_free(&cols);
+			return false;
+		}
+	}
+	if (!email)
+		rd_fail(r,
+		    "no column of the header (%s) is an address: name it "
+		    "with map COLUMN=email",
+		    buf_cstr(&cols));
+	buf_free(&cols);
+	return email;
+}
+
 /* put_contact - one contact for the writer (the reader); -1 stops */
 static int
 put_contact(struct run *r, unsigned long line, const char *email_in,
@@ -1086,6 +1238,7 @@ apply(struct run *r, const struct batch *b, const struct item *it)
 	const char *text = b->text.data, *err;
 	enum store_subscribe_result res;
 	struct store_contact_in in = { 0 };
+	int64_t new_id = 0;
 	int ret;
 
 #define TEXT(off) ((off) == NO_TEXT ? NULL : text + (off))
@@ -1112,8 +1265,12 @@ apply(struct run *r, const struct batch *b, const struct item *it)
 		in.consent = r->has_consent ? &r->consent : NULL;
 		in.mode = r->mode;
 		in.job_id = r->job.id;
+		in.defer_subscription = true;
+		in.new_id_r = &new_id;
 		ret = store_contact_put(
 		    r->s, r->job.account_id, &in, &res, NULL, &err);
+		if (new_id != 0 && r->first_new == 0)
+			r->first_new = new_id;
 		if (ret == 1) {
 			run_fail(r, "the job's list is gone");
 			return -1;
@@ -1247,7 +1404,7 @@ csv_row(void *arg, const struct csvin_row *row)
 			return -1;
 		}
 		header_map(r, row->fields, row->nfields);
-		return 0;
+		return header_check(r, row->fields, row->nfields) ? 0 : -1;
 	}
 	if (!next_row(r))
 		return 0;
@@ -1270,7 +1427,7 @@ vcard_row(void *arg, const struct vcard *card, const char *error)
 	if (r->halt || r->rfailed || !next_row(r))
 		return;
 	if (error != NULL) {
-		bad_row(r, card != NULL ? card->line : 0, "%s", error);
+		bad_row(r, card != NULL ? card->line : 0, "%s", no_line(error));
 		return;
 	}
 	if (card->nemails == 0) {
@@ -1305,7 +1462,8 @@ jsonl_row_cb(void *arg, const struct jsonl_row *row)
 	if (!next_row(r))
 		return 0;
 	if (row->error != NULL)
-		return bad_row(r, row->line, "%s", row->error) < 0 ? -1 : 0;
+		return bad_row(r, row->line, "%s", no_line(row->error)) < 0 ? -1
+									    : 0;
 	/* each line names its own columns */
 	header_map(r, row->keys, row->n);
 	return record(r, row->line, row->values, row->n) < 0 ? -1 : 0;
@@ -1345,6 +1503,11 @@ run_file(struct run *r)
 		jl = jsonl_new(NULL, jsonl_row_cb, r);
 	else
 		csv = csvin_new(NULL, delim, csv_row, r);
+	if (csv == NULL && vc == NULL && jl == NULL) {
+		rd_fail(r, "cannot read %s as %s", r->job.source, fmt);
+		close(fd);
+		return -1;
+	}
 	chunk = xmalloc(READ_CHUNK);
 	err[0] = '\0';
 	while (ret == 0 && !r->halt && !r->rfailed &&
@@ -1442,6 +1605,10 @@ run_postgresql(struct run *r)
 	}
 	pgsrc_columns(pg, &names, &n);
 	header_map(r, names, n);
+	if (!header_check(r, names, n)) {
+		pgsrc_close(&pg);
+		return -1;
+	}
 	if (r->skip > 0 && pgsrc_skip(pg, r->skip, err, sizeof(err)) < 0) {
 		rd_fail(r, "%s", err);
 		pgsrc_close(&pg);
@@ -1505,10 +1672,17 @@ write_all(struct run *r)
 		    (--r->nfull) * sizeof(r->full[0]));
 		pthread_mutex_unlock(&r->mu);
 
-		r->job.bytes_done = b->bytes_done;
 		for (size_t i = 0; i < b->n && !r->stopping && !r->failed; i++)
 			if (apply(r, b, &b->items[i]) < 0)
 				break;
+		/* a whole batch or nothing: its rows are a prefix of what
+		   is left of the source */
+		if (!r->stopping && !r->failed && !b->last) {
+			r->job.bytes_done = b->bytes_done;
+			batch_commit(r, false);
+		} else if (b->last) {
+			r->job.bytes_done = b->bytes_done;
+		}
 		if (r->stopping || r->failed)
 			r->halt = true;
 		last = b->last;
@@ -1534,6 +1708,15 @@ import_run(struct store *s, int64_t id, const struct import_env *env, char *err,
 	if (store_import_get(s, STORE_ANY_ACCOUNT, id, &r.job, &serr) != 0) {
 		snprintf(err, errlen, "%s", serr);
 		return -1;
+	}
+	/* cancelled while no one ran it */
+	if (strcmp(r.job.state, "cancelling") == 0) {
+		if (store_import_set_state(s, r.job.account_id, id,
+			"cancelling", "cancelled", NULL, &serr) < 0) {
+			snprintf(err, errlen, "%s", serr);
+			return -1;
+		}
+		return 0;
 	}
 	if (store_import_set_state(s, r.job.account_id, id, "queued,running",
 		"running", NULL, &serr) != 0) {
@@ -1563,13 +1746,15 @@ import_run(struct store *s, int64_t id, const struct import_env *env, char *err,
 	/* Batches need not reach the disk one by one: each carries the
 	   job's progress in its transaction, so a batch lost with the
 	   machine is lost with its rows_done and done again on resume. */
-	if (!r.failed && store_set_durable(s, false, &serr) < 0)
+	if (!r.failed &&
+	    store_set_bulk(s, true, env->cache ? env->cache : IMPORT_CACHE,
+		env->wal ? env->wal : IMPORT_WAL, &serr) < 0)
 		run_fail(&r, "%s", serr);
 	if (!r.failed && strcmp(r.job.format, "postgresql") == 0 &&
 	    (r.conninfo = source_conninfo(&r)) == NULL)
 		r.failed = true;
-	if (!r.failed && store_tx_begin(s, &serr) < 0)
-		run_fail(&r, "%s", serr);
+	if (!r.failed)
+		tx_start(&r);
 	if (!r.failed) {
 		pthread_t reader;
 
@@ -1603,7 +1788,7 @@ import_run(struct store *s, int64_t id, const struct import_env *env, char *err,
 		sodium_memzero(r.conninfo, strlen(r.conninfo));
 		free(r.conninfo);
 	}
-	store_set_durable(s, true, &serr);
+	store_set_bulk(s, false, 0, 0, &serr);
 	if (r.failed) {
 		store_import_set_state(s, r.job.account_id, id,
 		    "running,cancelling", "failed", r.err, &serr);

@@ -33,13 +33,18 @@
 
 #include "store/store.h"
 
-#define IMPORT_BATCH_ROWS 5000
+#define IMPORT_BATCH_ROWS 50000
+#define IMPORT_CACHE (4 * 1024 * 1024)
+#define IMPORT_WAL (200 * 1024 * 1024)
 #define IMPORT_ERRORS_KEPT 1000
 
 struct import_env {
 	const char *data_dir; /* where secret.key is (database sources) */
 	size_t batch_rows;    /* rows per transaction; 0: IMPORT_BATCH_ROWS */
-	size_t errors_kept;   /* bad rows kept per job; 0: IMPORT_ERRORS_KEPT */
+	/* 0 members below take their IMPORT_ default */
+	size_t errors_kept; /* bad rows kept per job; 0: IMPORT_ERRORS_KEPT */
+	uint64_t cache;	    /* bytes of database page cache */
+	uint64_t wal;	    /* bytes of write-ahead log between checkpoints */
 	/* called after each batch commits, with the job as stored */
 	void (*progress)(void *arg, const struct store_import_job *job);
 	void *arg;

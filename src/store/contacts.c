@@ -51,6 +51,8 @@ enum {
 	C_SUPPR_OF_CONTACT,
 	C_SUPPR_ANY,
 	C_SUB_INSERT_NEW,
+	C_SUB_INSERT_BULK,
+	C_ACCOUNT_EXISTS,
 	C_SUPPR_GET,
 };
 
@@ -98,6 +100,17 @@ STMT(OPTIN, "SELECT optin FROM lists WHERE account_id = ? AND id = ?");
 STMT(SUPPR_ANY, "SELECT 1 FROM suppressions WHERE account_id = ? LIMIT 1");
 /* a new contact's subscription: the list was checked to be the
    account's and the contact was just made in it */
+/* the deferred subscriptions of a batch of an import: the contacts the
+   job made from from_id on (ids only grow), those it made in an earlier
+   batch or that were there already have theirs (OR IGNORE) */
+STMT(SUB_INSERT_BULK,
+    "INSERT OR IGNORE INTO subscriptions (contact_id, list_id, status,"
+    " created_at, updated_at, consent_source, consent_ip, consent_at)"
+    " SELECT c.id, l.id, ?1, ?2, ?2, ?3, ?4, ?5 FROM contacts c"
+    " JOIN lists l ON l.account_id = c.account_id"
+    " WHERE c.account_id = ?6 AND l.id = ?7 AND c.id >= ?8"
+    " AND c.import_job = ?9");
+STMT(ACCOUNT_EXISTS, "SELECT 1 FROM accounts WHERE id = ?");
 STMT(SUB_INSERT_NEW,
     "INSERT INTO subscriptions (contact_id, list_id, status,"
     " created_at, updated_at, consent_source, consent_ip, consent_at)"
@@ -1047,7 +1060,9 @@ put_decide(struct store *s, int64_t account_id,
 			return -1;
 		if (s->driver->changes(s->conn) > 0) {
 			*id_r = s->driver->last_id(s->conn);
-			if (in->list_id != 0) {
+			if (in->new_id_r != NULL)
+				*in->new_id_r = *id_r;
+			if (in->list_id != 0 && !in->defer_subscription) {
 				struct store_value ps[7];
 
 				ps[0] = (struct store_value)P_INT(*id_r);
@@ -1460,5 +1475,57 @@ store_suppression_get(struct store *s, int64_t account_id, const char *email,
 	if (out->created_at < 0)
 		return store_not_found(s, error_r,
 		    "'%s' is not suppressed in this account", email);
+	return 0;
+}
+
+int
+store_subscribe_new_contacts(struct store *s, int64_t account_id,
+    int64_t list_id, int64_t job_id, int64_t from_id,
+    const struct store_consent *consent, const char **error_r)
+{
+	struct store_value pl[] = { P_INT(account_id), P_INT(list_id) };
+	struct text_result optin = { 0 };
+	struct store_value p[9];
+	int64_t now = (int64_t)time(NULL);
+	const char *err;
+	bool own;
+	int ret;
+
+	if (tx_own(s, &own, &err) < 0)
+		return store_fail(s, error_r, "subscribing: %s", err);
+	ret = store_run(s, &stmt_OPTIN, pl, NELEM(pl), text_row, &optin, &err);
+	if (ret == 0 && optin.found) {
+		p[0] = (struct store_value)P_TEXT(
+		    strcmp(optin.text, "double") == 0 && consent == NULL
+			? "unconfirmed"
+			: "subscribed");
+		p[1] = (struct store_value)P_INT(now);
+		consent_params(consent, now, &p[2]);
+		p[5] = (struct store_value)P_INT(account_id);
+		p[6] = (struct store_value)P_INT(list_id);
+		p[7] = (struct store_value)P_INT(from_id);
+		p[8] = (struct store_value)P_INT(job_id);
+		ret = store_run(
+		    s, &stmt_SUB_INSERT_BULK, p, NELEM(p), NULL, NULL, &err);
+	}
+	if (tx_end(s, own, ret == 0, &err) < 0 || ret < 0)
+		return store_fail(s, error_r, "subscribing: %s", err);
+	if (!optin.found)
+		return store_not_found(s, error_r,
+		    "no list with id %lld in this account", (long long)list_id);
+	return 0;
+}
+
+int
+store_account_exists(
+    struct store *s, int64_t account_id, bool *yes_r, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id) };
+	struct store_int_result r;
+	const char *err;
+
+	if (store_run_int(s, &stmt_ACCOUNT_EXISTS, p, NELEM(p), &r, &err) < 0)
+		return store_fail(s, error_r, "%s", err);
+	*yes_r = r.rows > 0;
 	return 0;
 }

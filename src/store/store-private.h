@@ -162,6 +162,11 @@ struct store_driver {
 	 * not of the machine (no sync per commit); 0 or -1 */
 	int (*set_durable)(
 	    struct store_conn *conn, bool durable, const char **error_r);
+	/* bulk - on: no sync per commit, no foreign key checks, a page
+	   cache of cache_kib and the WAL checkpointed only past wal_pages;
+	   off: the connection's defaults (not in a transaction) */
+	int (*bulk)(struct store_conn *conn, bool on, int64_t cache_kib,
+	    int64_t wal_pages, const char **error_r);
 	/* the driver's migrations, in version order from 1 without gaps */
 	const struct store_migration *migrations;
 	size_t migrations_count;

@@ -1469,6 +1469,22 @@ store_events_purge(struct store *s, int64_t before_ms, int64_t max,
 }
 
 int
+store_set_bulk(struct store *s, bool on, uint64_t cache, uint64_t wal,
+    const char **error_r)
+{
+	const char *err;
+	int64_t kib = (int64_t)(cache / 1024), pages = (int64_t)(wal / 4096);
+
+	if (s->in_tx)
+		return store_fail(
+		    s, error_r, "bulk mode cannot change inside a transaction");
+	if (s->driver->bulk(s->conn, on, kib < 100 ? 100 : kib,
+		pages < 100 ? 100 : pages, &err) < 0)
+		return store_fail(s, error_r, "%s", err);
+	return 0;
+}
+
+int
 store_set_durable(struct store *s, bool durable, const char **error_r)
 {
 	const char *err;

@@ -360,6 +360,19 @@ int store_event_history(struct store *s, int64_t account_id,
 int store_set_durable(struct store *s, bool durable, const char **error_r);
 
 /*
+ * store_set_bulk - a connection for an import, or back to normal (not
+ * inside a transaction).  On: commits are not synced one by one (each
+ * import batch carries its progress, so one lost with the machine is
+ * done again), rows are not checked against the rows they refer to (the
+ * import checks its account and list once per transaction), the page
+ * cache is cache bytes, and the write-ahead log is copied back into the
+ * database only once it holds wal bytes (fewer, larger checkpoints).
+ * Off: synced commits, checked references, SQLite's defaults.  0 or -1.
+ */
+int store_set_bulk(struct store *s, bool on, uint64_t cache, uint64_t wal,
+    const char **error_r);
+
+/*
  * store_events_purge - delete at most max events older than before_ms
  * (unix milliseconds), oldest first; *purged_r says how many.  0 or -1.
  */
@@ -552,8 +565,7 @@ struct store_field {
  * (else NULL).  0, or -1 (taken, invalid).
  */
 int store_field_create(struct store *s, int64_t account_id, const char *name,
-    const char *type, const char *choices, int64_t *id_r,
-    const char **error_r);
+    const char *type, const char *choices, int64_t *id_r, const char **error_r);
 
 /* store_field_list - call cb for each field of the account, by name */
 int store_field_list(struct store *s, int64_t account_id,
@@ -593,8 +605,8 @@ typedef int store_contact_cb(void *arg, const struct store_contact *c);
 
 /* What store_contact_put writes. */
 struct store_contact_in {
-	const char *email; /* normalized by the caller; required */
-	const char *name;  /* NULL: keep (new contact: "") */
+	const char *email;  /* normalized by the caller; required */
+	const char *name;   /* NULL: keep (new contact: "") */
 	bool name_if_empty; /* an existing contact's name only if it has none */
 	/* JSON objects of custom field values (checked by the caller):
 	   attrs_set are written, attrs_fill only where the contact has no
@@ -607,7 +619,26 @@ struct store_contact_in {
 	/* the import job writing (0: none): a contact this job created
 	   earlier (a duplicate in the file) is merged whatever the mode */
 	int64_t job_id;
+	/* a new contact's subscription is left to
+	   store_subscribe_new_contacts (one statement per import batch) */
+	bool defer_subscription;
+	int64_t *new_id_r; /* the id of a contact this call created; may be
+			      NULL */
 };
+
+/*
+ * store_subscribe_new_contacts - subscribe to list_id the contacts import
+ * job_id created with an id of from_id or more, unless they are
+ * subscribed already: what store_contact_put deferred for a batch.  The
+ * status is as store_contact_put would give.  0, 1 no such list, -1.
+ */
+int store_subscribe_new_contacts(struct store *s, int64_t account_id,
+    int64_t list_id, int64_t job_id, int64_t from_id,
+    const struct store_consent *consent, const char **error_r);
+
+/* store_account_exists - whether account_id exists: 0 or -1 */
+int store_account_exists(
+    struct store *s, int64_t account_id, bool *yes_r, const char **error_r);
 
 /*
  * store_contact_put - create, update or subscribe a contact per in->mode:
@@ -845,14 +876,13 @@ int store_import_set_state(struct store *s, int64_t account_id, int64_t id,
     const char **error_r);
 /* store_import_error_add - keep a bad row of the job (joins a
    transaction); duplicates of (line, reason) are ignored.  0 or -1. */
-int store_import_error_add(struct store *s, int64_t job_id,
-    unsigned long line, const char *reason, const char **error_r);
+int store_import_error_add(struct store *s, int64_t job_id, unsigned long line,
+    const char *reason, const char **error_r);
 /* store_import_errors - the kept bad rows of the account's job, by line,
    at most limit */
 int store_import_errors(struct store *s, int64_t account_id, int64_t job_id,
-    int64_t limit,
-    int (*cb)(void *arg, unsigned long line, const char *reason), void *arg,
-    const char **error_r);
+    int64_t limit, int (*cb)(void *arg, unsigned long line, const char *reason),
+    void *arg, const char **error_r);
 /* store_import_unfinished - the jobs of runner in state queued, running
    or cancelling, oldest first (for resuming at start) */
 int store_import_unfinished(struct store *s, const char *runner,
@@ -908,7 +938,6 @@ struct store_suppression_row {
 /* store_suppression_get - the account's suppression of email (normalized
    by the caller) in *out: 0, 1 not suppressed, -1 */
 int store_suppression_get(struct store *s, int64_t account_id,
-    const char *email, struct store_suppression_row *out,
-    const char **error_r);
+    const char *email, struct store_suppression_row *out, const char **error_r);
 
 #endif

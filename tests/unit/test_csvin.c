@@ -146,7 +146,11 @@ test_deviations(void **state)
 	EXPECT("\"a;b;c;d\",e\n1,2\n", "1H:[a;b;c;d][e]\n2:[1][2]\n");
 	/* explicit delimiter wins over detection */
 	expect_delim("a;b,c\n", 6, ';', "1H:[a][b,c]\n");
-	assert_null(csvin_new(NULL, '|', collect, NULL));
+	/* '|' given or detected */
+	expect_delim("a|b,c\n", 6, '|', "1H:[a][b,c]\n");
+	EXPECT("email|name\nd@x.example|Dee\n",
+	    "1H:[email][name]\n2:[d@x.example][Dee]\n");
+	assert_null(csvin_new(NULL, ':', collect, NULL));
 }
 
 static void
