@@ -14,7 +14,8 @@
  *   POST   /api/v1/imports/{id}/cancel  stop it
  *
  * A source's password is split out of the connection string, sealed
- * with the node's secret key (<data>/secret.key) and stored as hex; it
+ * with a key derived from the node's master key (secrets/master.key)
+ * and stored as hex; it
  * is never returned.  An upload is written whole to
  * <data>/imports/<random>.<ext> (0600, synced) before its job is
  * recorded, so the import thread, which deletes the file when the job
@@ -81,24 +82,15 @@ static char *
 password_seal(
     const char *data_dir, const char *password, char *err, size_t errlen)
 {
-	unsigned char key[SECRET_KEY_BYTES], *box;
-	char *path = fs_path_join(data_dir, "secret.key"), *hex;
-	size_t boxlen;
-	int ret;
+	unsigned char key[SECRET_KEY_BYTES];
+	char *hex;
 
-	ret = secret_key_load(path, true, key, err, errlen);
-	free(path);
-	if (ret < 0)
+	if (secret_node_key(data_dir, "dbsource", true, key, err, errlen) < 0)
 		return NULL;
-	ret = secret_seal(key, password, strlen(password), &box, &boxlen);
+	hex = secret_seal_hex(key, password);
 	sodium_memzero(key, sizeof(key));
-	if (ret < 0) {
+	if (hex == NULL)
 		snprintf(err, errlen, "cannot seal the password");
-		return NULL;
-	}
-	hex = xmalloc(boxlen * 2 + 1);
-	sodium_bin2hex(hex, boxlen * 2 + 1, box, boxlen);
-	free(box);
 	return hex;
 }
 

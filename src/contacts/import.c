@@ -1552,9 +1552,9 @@ static char *
 source_conninfo(struct run *r)
 {
 	struct store_source src;
-	unsigned char key[SECRET_KEY_BYTES], *box = NULL;
-	char path[4096], kerr[256], *plain = NULL, *ci;
-	size_t boxlen, plen = 0;
+	unsigned char key[SECRET_KEY_BYTES];
+	char kerr[256], *plain = NULL, *ci;
+	size_t plen = 0;
 	const char *err;
 
 	if (store_source_get(
@@ -1565,17 +1565,11 @@ source_conninfo(struct run *r)
 	}
 	if (src.password_box[0] == '\0')
 		return xstrdup(src.conninfo);
-	snprintf(path, sizeof(path), "%s/secret.key",
-	    r->env->data_dir != NULL ? r->env->data_dir : ".");
-	boxlen = strlen(src.password_box) / 2;
-	box = xmalloc(boxlen + 1);
-	if (sodium_hex2bin(box, boxlen, src.password_box,
-		strlen(src.password_box), NULL, &boxlen, NULL) != 0 ||
-	    secret_key_load(path, false, key, kerr, sizeof(kerr)) < 0 ||
-	    secret_open(key, box, boxlen, &plain, &plen, kerr, sizeof(kerr)) <
-		0) {
+	if (secret_node_key(r->env->data_dir != NULL ? r->env->data_dir : ".",
+		"dbsource", false, key, kerr, sizeof(kerr)) < 0 ||
+	    secret_open_hex(
+		key, src.password_box, &plain, &plen, kerr, sizeof(kerr)) < 0) {
 		sodium_memzero(key, sizeof(key));
-		free(box);
 		run_fail(r,
 		    "database source %lld: the stored password cannot "
 		    "be read (%s)",
@@ -1583,7 +1577,6 @@ source_conninfo(struct run *r)
 		return NULL;
 	}
 	sodium_memzero(key, sizeof(key));
-	free(box);
 	ci = pgsrc_conninfo_join(src.conninfo, plain);
 	secret_free_plain(&plain, plen);
 	return ci;

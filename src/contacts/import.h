@@ -39,7 +39,7 @@
 #define IMPORT_ERRORS_KEPT 1000
 
 struct import_env {
-	const char *data_dir; /* where secret.key is (database sources) */
+	const char *data_dir; /* secrets/master.key: database sources */
 	size_t batch_rows;    /* rows per transaction; 0: IMPORT_BATCH_ROWS */
 	/* 0 members below take their IMPORT_ default */
 	size_t errors_kept; /* bad rows kept per job; 0: IMPORT_ERRORS_KEPT */

@@ -217,3 +217,70 @@ secret_free_plain(char **pp, size_t len)
 	free(*pp);
 	*pp = NULL;
 }
+
+int
+secret_node_key(const char *data_dir, const char *purpose, bool create,
+    unsigned char key[SECRET_KEY_BYTES], char *err, size_t errlen)
+{
+	unsigned char master[SECRET_KEY_BYTES];
+	char *path = fs_path_join(data_dir, "secrets/master.key");
+	int ret;
+
+	if (strlen(purpose) != crypto_kdf_CONTEXTBYTES) {
+		snprintf(err, errlen, "secret: purpose '%s' is not %d bytes",
+		    purpose, crypto_kdf_CONTEXTBYTES);
+		free(path);
+		return -1;
+	}
+	ret = secret_key_load(path, create, master, err, errlen);
+	free(path);
+	if (ret < 0)
+		return -1;
+	ret = crypto_kdf_derive_from_key(
+	    key, SECRET_KEY_BYTES, 1, purpose, master);
+	sodium_memzero(master, sizeof(master));
+	if (ret != 0) {
+		snprintf(err, errlen, "secret: cannot derive a key");
+		return -1;
+	}
+	return 0;
+}
+
+char *
+secret_seal_hex(const unsigned char key[SECRET_KEY_BYTES], const char *plain)
+{
+	unsigned char *box;
+	size_t boxlen;
+	char *hex;
+
+	if (secret_seal(key, plain, strlen(plain), &box, &boxlen) < 0)
+		return NULL;
+	hex = malloc(boxlen * 2 + 1);
+	if (hex != NULL)
+		sodium_bin2hex(hex, boxlen * 2 + 1, box, boxlen);
+	free(box);
+	return hex;
+}
+
+int
+secret_open_hex(const unsigned char key[SECRET_KEY_BYTES], const char *hex,
+    char **plain_r, size_t *len_r, char *err, size_t errlen)
+{
+	size_t n = strlen(hex) / 2, boxlen;
+	unsigned char *box = malloc(n + 1);
+	int ret;
+
+	if (box == NULL) {
+		snprintf(err, errlen, "secret: out of memory");
+		return -1;
+	}
+	if (sodium_hex2bin(box, n, hex, strlen(hex), NULL, &boxlen, NULL) !=
+	    0) {
+		free(box);
+		snprintf(err, errlen, "secret: not a hex box");
+		return -1;
+	}
+	ret = secret_open(key, box, boxlen, plain_r, len_r, err, errlen);
+	free(box);
+	return ret;
+}

@@ -51,4 +51,23 @@ int secret_open(const unsigned char key[SECRET_KEY_BYTES],
 /* secret_free_plain - wipe and free a plain text of secret_open; NULLs *pp */
 void secret_free_plain(char **pp, size_t len);
 
+/*
+ * secret_node_key - the key for purpose (exactly 8 characters, e.g.
+ * "dbsource") derived (crypto_kdf) from the node's master key,
+ * <data_dir>/secrets/master.key, which `herald init` makes (and this,
+ * when create is true and it is missing).  One master key to keep with
+ * the backups; a different key for each use.  0, or -1 with err.
+ */
+int secret_node_key(const char *data_dir, const char *purpose, bool create,
+    unsigned char key[SECRET_KEY_BYTES], char *err, size_t errlen);
+
+/* secret_seal_hex - secret_seal, as hex text (malloc'd); NULL when out of
+   memory */
+char *secret_seal_hex(
+    const unsigned char key[SECRET_KEY_BYTES], const char *plain);
+
+/* secret_open_hex - secret_open of a secret_seal_hex text */
+int secret_open_hex(const unsigned char key[SECRET_KEY_BYTES], const char *hex,
+    char **plain_r, size_t *len_r, char *err, size_t errlen);
+
 #endif

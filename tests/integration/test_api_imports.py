@@ -475,9 +475,11 @@ def test_database(h, acme, lists):
         st, doc, body = acme.get("/sources/%d" % sid)
         check(st == 200 and PG_PASSWORD.encode() not in body and doc["has_password"],
               "GET /sources/{id} never shows the password")
-        key = os.path.join(h.data, "secret.key")
+        key = os.path.join(h.data, "secrets", "master.key")
         check(os.path.exists(key) and os.stat(key).st_mode & 0o077 == 0,
-              "secret.key made, mode 0600")
+              "the master key (the password's key derives from it) is 0600")
+        check(not os.path.exists(os.path.join(h.data, "secret.key")),
+              "no other key file")
         found = []
         for root, _, files in os.walk(h.data):
             for name in files:

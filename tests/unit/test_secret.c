@@ -132,6 +132,56 @@ test_key_file(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* keys derived from the node's master key, and the hex forms */
+static void
+test_node_key(void **state)
+{
+	char dir[] = "/tmp/test_secret.XXXXXX", path[256], err[256];
+	unsigned char k1[SECRET_KEY_BYTES], k2[SECRET_KEY_BYTES],
+	    k3[SECRET_KEY_BYTES];
+	char *hex, *plain;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/secrets", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	/* no master key and none to make */
+	assert_int_equal(
+	    secret_node_key(dir, "dbsource", false, k1, err, sizeof(err)), -1);
+	assert_int_equal(
+	    secret_node_key(dir, "dbsource", true, k1, err, sizeof(err)), 0);
+	assert_int_equal(
+	    secret_node_key(dir, "dbsource", false, k2, err, sizeof(err)), 0);
+	assert_memory_equal(k1, k2, SECRET_KEY_BYTES);
+	assert_int_equal(
+	    secret_node_key(dir, "unsubsc1", false, k3, err, sizeof(err)), 0);
+	assert_memory_not_equal(k1, k3, SECRET_KEY_BYTES);
+	/* the purpose is 8 bytes exactly */
+	assert_int_equal(
+	    secret_node_key(dir, "short", false, k3, err, sizeof(err)), -1);
+	/* the master key itself is not the derived key */
+	assert_int_equal(secret_key_load(strcat(path, "/master.key"), false, k3,
+			     err, sizeof(err)),
+	    0);
+	assert_memory_not_equal(k1, k3, SECRET_KEY_BYTES);
+	/* hex round trip; another purpose's key cannot open it */
+	assert_non_null(hex = secret_seal_hex(k1, "pa'ss w0rd"));
+	assert_int_equal(
+	    secret_open_hex(k1, hex, &plain, &len, err, sizeof(err)), 0);
+	assert_string_equal(plain, "pa'ss w0rd");
+	secret_free_plain(&plain, len);
+	assert_int_equal(
+	    secret_open_hex(k3, hex, &plain, &len, err, sizeof(err)), -1);
+	assert_int_equal(
+	    secret_open_hex(k1, "zz", &plain, &len, err, sizeof(err)), -1);
+	free(hex);
+	assert_int_equal(unlink(path), 0);
+	path[strlen(path) - strlen("/master.key")] = '\0';
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -139,6 +189,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_node_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
