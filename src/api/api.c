@@ -198,10 +198,14 @@ api_delete_id(struct api_ctx *c, struct http_req *r,
     int (*del)(struct store *, int64_t, int64_t, const char **))
 {
 	int64_t id = api_id(r, "id");
-	const char *error;
+	const char *error = NULL;
+	int ret;
 
-	if (id != 0 &&
-	    !api_reply_store(r, del(c->s, c->account, id, &error), error))
+	if (id == 0)
+		return;
+	/* the call first: error is its output */
+	ret = del(c->s, c->account, id, &error);
+	if (!api_reply_store(r, ret, error))
 		http_reply_json(r, 204, NULL);
 }
 
