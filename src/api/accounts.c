@@ -8,7 +8,9 @@
  *   GET    /api/v1/accounts/{id}         one account
  *   PATCH  /api/v1/accounts/{id}         {disabled}
  *   DELETE /api/v1/accounts/{id}         the account and all it owns
+ *   GET    /api/v1/accounts/{id}/users   the account's users, by email
  *   POST   /api/v1/accounts/{id}/users   {email, password, role}
+ *   DELETE /api/v1/accounts/{id}/users/{user_id}
  *   POST   /api/v1/accounts/{id}/keys    {name?, scopes?} (shown once)
  */
 #include <inttypes.h>
@@ -167,6 +169,46 @@ users_post(struct api_ctx *c, struct http_req *r)
 	json_decref(body);
 }
 
+static int
+user_cb(void *arg, const struct store_user *u)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)u->id, "email",
+		u->email, "role", u->role, "created_at",
+		api_time(u->created_at)));
+	return 0;
+}
+
+static void
+users_get(struct api_ctx *c, struct http_req *r)
+{
+	int64_t id = api_id(r, "id");
+	const char *error;
+	json_t *data;
+	int ret;
+
+	if (id == 0 || !account_exists(c, r, id))
+		return;
+	data = json_array();
+	ret = store_user_list(c->s, id, user_cb, data, &error);
+	api_reply_data(r, ret, error, data);
+}
+
+static void
+user_delete(struct api_ctx *c, struct http_req *r)
+{
+	int64_t id = api_id(r, "id"), uid;
+	const char *error;
+	int ret;
+
+	if (id == 0 || (uid = api_id(r, "user_id")) == 0 ||
+	    !account_exists(c, r, id))
+		return;
+	ret = store_user_delete(c->s, id, uid, &error);
+	if (!api_reply_store(r, ret, error))
+		http_reply_json(r, 204, NULL);
+}
+
 /*
  * scopes_text - the "scopes" member (an array of strings, or one
  * comma-separated string; absent: read,write) into out; false after
@@ -274,7 +316,10 @@ const struct api_route api_accounts_routes[] = {
 	{ "GET", "/api/v1/accounts/{id}", API_ADMIN, account_get, false },
 	{ "PATCH", "/api/v1/accounts/{id}", API_ADMIN, account_patch, false },
 	{ "DELETE", "/api/v1/accounts/{id}", API_ADMIN, account_delete, false },
+	{ "GET", "/api/v1/accounts/{id}/users", API_ADMIN, users_get, false },
 	{ "POST", "/api/v1/accounts/{id}/users", API_ADMIN, users_post, false },
+	{ "DELETE", "/api/v1/accounts/{id}/users/{user_id}", API_ADMIN,
+	    user_delete, false },
 	{ "POST", "/api/v1/accounts/{id}/keys", API_ADMIN, keys_post, false },
 	{ NULL, NULL, 0, NULL, false },
 };

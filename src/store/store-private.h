@@ -86,6 +86,8 @@ enum store_stmt_id {
 	STORE_STMT_SUPPR_INSERT,
 	STORE_STMT_SUPPR_CHECK,
 	STORE_STMT_SUPPR_DELETE,
+	STORE_STMT_USER_LIST,
+	STORE_STMT_USER_DELETE,
 	/* the statements of contacts.c and jobs.c: each file numbers its
 	   own from its base */
 	STORE_STMT_CONTACTS_BASE,

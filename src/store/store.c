@@ -188,6 +188,11 @@ static const struct store_stmt store_stmts[STORE_STMT_COUNT] = {
 	STMT(STORE_STMT_SUPPR_DELETE,
 	    "DELETE FROM suppressions WHERE account_id = ? AND email = ?"
 	    " RETURNING 1"),
+	STMT(STORE_STMT_USER_LIST,
+	    "SELECT id, email, role, created_at FROM users"
+	    " WHERE account_id = ? ORDER BY email"),
+	STMT(STORE_STMT_USER_DELETE,
+	    "DELETE FROM users WHERE account_id = ? AND id = ? RETURNING id"),
 };
 #undef STMT
 
@@ -753,6 +758,67 @@ store_user_verify(struct store *s, int64_t account_id, const char *email,
 		password, pwlen) != 0 ||
 	    !ctx.found)
 		return store_not_found(s, error_r, "wrong email or password");
+	return 0;
+}
+
+_Static_assert(sizeof(((struct store_user *)0)->role) == STORE_ROLE_MAX + 1,
+    "struct store_user's role holds exactly a valid role");
+
+struct store_user_ctx {
+	struct store *s;
+	int (*cb)(void *, const struct store_user *);
+	void *arg;
+	int stop;
+};
+
+static int
+store_user_row(void *arg, const struct store_value *cols, size_t ncols)
+{
+	struct store_user_ctx *ctx = arg;
+	struct store_user u;
+
+	assert(ncols == 4);
+	memset(&u, 0, sizeof(u));
+	u.id = cols[0].i;
+	store_copy(u.email, sizeof(u.email), &cols[1]);
+	store_copy(u.role, sizeof(u.role), &cols[2]);
+	u.created_at = cols[3].i;
+	ctx->s->in_callback = true;
+	ctx->stop = ctx->cb(ctx->arg, &u);
+	ctx->s->in_callback = false;
+	return ctx->stop;
+}
+
+int
+store_user_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_user *u), void *arg,
+    const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id) };
+	struct store_user_ctx ctx = { .s = s, .cb = cb, .arg = arg };
+	const char *err;
+
+	if (store_query(s, STORE_STMT_USER_LIST, p, NELEM(p), store_user_row,
+		&ctx, &err) < 0)
+		return store_fail(s, error_r, "listing users: %s", err);
+	return store_stopped(s, ctx.stop, error_r);
+}
+
+int
+store_user_delete(
+    struct store *s, int64_t account_id, int64_t user_id, const char **error_r)
+{
+	struct store_value p[] = { P_INT(account_id), P_INT(user_id) };
+	struct store_int_result r;
+	const char *err;
+
+	if (store_query_int(s, STORE_STMT_USER_DELETE, p, NELEM(p), &r, &err) <
+	    0)
+		return store_fail(s, error_r, "deleting user %lld: %s",
+		    (long long)user_id, err);
+	if (r.rows == 0)
+		return store_not_found(s, error_r,
+		    "no user with id %lld in this account", (long long)user_id);
 	return 0;
 }
 

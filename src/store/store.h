@@ -120,6 +120,16 @@ int store_account_set_disabled(
 
 /* ---- users (people who log in to the web interface) ---- */
 
+#define STORE_EMAIL_MAX 254
+
+/* A user as listed: never the password hash. */
+struct store_user {
+	int64_t id;
+	char email[STORE_EMAIL_MAX + 1];
+	char role[33]; /* 1-32 characters of [a-z_] */
+	int64_t created_at;
+};
+
 /*
  * store_user_create - add a user to an account; its id goes to *id_r (may
  * be NULL).
@@ -143,6 +153,18 @@ int store_user_create(struct store *s, int64_t account_id, const char *email,
  */
 int store_user_verify(struct store *s, int64_t account_id, const char *email,
     const char *password, const char **error_r);
+
+/* store_user_list - call cb for every user of the account, by email */
+int store_user_list(struct store *s, int64_t account_id,
+    int (*cb)(void *arg, const struct store_user *u), void *arg,
+    const char **error_r);
+
+/*
+ * store_user_delete - remove the account's user user_id: 0, 1 if the
+ * account has no such user (a user of another account included), -1.
+ */
+int store_user_delete(
+    struct store *s, int64_t account_id, int64_t user_id, const char **error_r);
 
 /* ---- SMTP credentials ---- */
 
@@ -588,7 +610,6 @@ bool store_field_name_valid(const char *name);
 
 /* ---- contacts ---- */
 
-#define STORE_EMAIL_MAX 254
 #define STORE_ATTRS_MAX (64 * 1024) /* bytes of a contact's JSON attrs */
 
 /* A contact as listed; pointers are valid during the callback. */

@@ -136,6 +136,42 @@ def test_accounts(h, op, acme):
     st, doc, _ = op.post("/accounts/%d/users" % tid,
                          {"email": "ann@example.com", "password": "x", "role": "owner"})
     check_eq(st, 409, "POST users with a taken email: 409")
+    st, doc, _ = op.post("/accounts/%d/users" % tid,
+                         {"email": "bob@example.com", "password": "pw-654321", "role": "member"})
+    check_eq(st, 201, "POST a second user: 201")
+    bob = doc["id"]
+    st, doc, body = op.get("/accounts/%d/users" % tid)
+    check_eq(st, 200, "GET /accounts/{id}/users: 200")
+    check_eq([(u["email"], u["role"]) for u in doc["data"]],
+             [("ann@example.com", "owner"), ("bob@example.com", "member")],
+             "GET users: both, by email")
+    ann = doc["data"][0]["id"]
+    check(all(sorted(u) == ["created_at", "email", "id", "role"] and u["created_at"]
+              for u in doc["data"]), "GET users: {id, email, role, created_at}", doc)
+    check(b"argon2" not in body and b"pw-123456" not in body and b"password" not in body,
+          "GET users: no password or hash in the reply", body)
+    # the wall: a user of another account is not found through this one
+    oid = {a["name"]: a["id"] for a in op.get("/accounts")[1]["data"]}["other"]
+    st, doc, _ = op.post("/accounts/%d/users" % oid,
+                         {"email": "oli@example.com", "password": "pw-999999", "role": "owner"})
+    check_eq(st, 201, "POST a user of another account: 201")
+    oli = doc["id"]
+    st, doc, _ = op.call("DELETE", "/accounts/%d/users/%d" % (tid, oli))
+    check_eq((st, error_of(doc).get("code")), (404, "not_found"),
+             "DELETE another account's user through this one: 404")
+    st, doc, _ = op.get("/accounts/%d/users" % oid)
+    check_eq([u["id"] for u in doc["data"]], [oli], "... and the user is still there")
+    st, _, body = op.call("DELETE", "/accounts/%d/users/%d" % (tid, ann))
+    check_eq((st, body), (204, b""), "DELETE /accounts/{id}/users/{user_id}: 204")
+    st, doc, _ = op.call("DELETE", "/accounts/%d/users/%d" % (tid, ann))
+    check_eq((st, error_of(doc).get("code")), (404, "not_found"),
+             "DELETE the same user again: 404")
+    st, doc, _ = op.get("/accounts/%d/users" % tid)
+    check_eq([u["id"] for u in doc["data"]], [bob], "GET users after the delete: bob only")
+    st, doc, _ = op.call("DELETE", "/accounts/%d/users/x" % tid)
+    check_eq(st, 404, "DELETE users/x (not an id): 404")
+    st, doc, _ = op.call("DELETE", "/accounts/%d/users/%d" % (oid, oli))
+    check_eq(st, 204, "DELETE the other account's user through its own account: 204")
     st, doc, _ = op.post("/accounts/%d/keys" % tid, {"name": "k1", "scopes": ["read"]})
     check_eq(st, 201, "POST /accounts/{id}/keys: 201")
     check(doc["key"].startswith("hk_") and doc["scopes"] == ["read"] and doc["id"] > 0,
@@ -153,6 +189,11 @@ def test_accounts(h, op, acme):
     check_eq(st, 404, "POST users of no account: 404")
     st, doc, _ = op.post("/accounts/999999/keys", {})
     check_eq(st, 404, "POST keys of no account: 404")
+    st, doc, _ = op.get("/accounts/999999/users")
+    check_eq((st, error_of(doc).get("code")), (404, "not_found"), "GET users of no account: 404")
+    st, doc, _ = op.call("DELETE", "/accounts/999999/users/%d" % bob)
+    check_eq((st, error_of(doc).get("code")), (404, "not_found"),
+             "DELETE a user of no account: 404")
     st, _, _ = op.call("DELETE", "/accounts/%d" % tid)
     check_eq(st, 204, "DELETE /accounts/{id}: 204")
     st, _, _ = op.get("/accounts/%d" % tid)
@@ -166,7 +207,8 @@ def test_accounts(h, op, acme):
     # scopes and the operator's account header
     for method, path in (("GET", "/accounts"), ("POST", "/accounts"),
                          ("GET", "/accounts/1"), ("PATCH", "/accounts/1"),
-                         ("DELETE", "/accounts/1"), ("POST", "/accounts/1/users"),
+                         ("DELETE", "/accounts/1"), ("GET", "/accounts/1/users"),
+                         ("POST", "/accounts/1/users"), ("DELETE", "/accounts/1/users/1"),
                          ("POST", "/accounts/1/keys")):
         st, doc, _ = acme.call(method, path, {} if method != "GET" else None)
         check_eq((st, error_of(doc).get("code")), (403, "forbidden"),

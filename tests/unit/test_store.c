@@ -422,6 +422,121 @@ test_users(void **state)
 	    0);
 }
 
+struct users_seen {
+	struct store *s; /* to try reentry from the callback; may be NULL */
+	int n;
+	int stop_at;
+	int stop_with;
+	char list[256]; /* "email:role,..." */
+	int64_t ids[8];
+	int64_t created_at;
+};
+
+static int
+collect_user(void *arg, const struct store_user *u)
+{
+	struct users_seen *seen = arg;
+	size_t len = strlen(seen->list);
+	const char *err = NULL;
+
+	snprintf(seen->list + len, sizeof(seen->list) - len, "%s%s:%s",
+	    len ? "," : "", u->email, u->role);
+	if (seen->n < 8)
+		seen->ids[seen->n] = u->id;
+	seen->created_at = u->created_at;
+	if (seen->s != NULL) {
+		/* calling the same store from its own callback is refused */
+		assert_int_equal(
+		    store_user_delete(seen->s, 1, u->id, &err), -1);
+		assert_non_null(strstr(err, "callback"));
+	}
+	if (++seen->n == seen->stop_at)
+		return seen->stop_with;
+	return 0;
+}
+
+static void
+test_user_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	const char *err = NULL;
+	int64_t a = new_account(f->s, "acme");
+	int64_t b = new_account(f->s, "beta");
+	int64_t zed, ann, bob, other;
+	struct users_seen seen;
+
+	assert_int_equal(store_user_create(f->s, a, "zed@acme.test", "pw",
+			     "member", &zed, &err),
+	    0);
+	assert_int_equal(store_user_create(f->s, a, "ann@acme.test", "pw",
+			     "admin", &ann, &err),
+	    0);
+	assert_int_equal(store_user_create(f->s, a, "bob@acme.test", "pw",
+			     "member", &bob, &err),
+	    0);
+	assert_int_equal(store_user_create(f->s, b, "ann@acme.test", "pw",
+			     "admin", &other, &err),
+	    0);
+
+	/* by email, only the account's own users */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(
+	    store_user_list(f->s, a, collect_user, &seen, &err), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.list,
+	    "ann@acme.test:admin,bob@acme.test:member,zed@acme.test:member");
+	assert_true(
+	    seen.ids[0] == ann && seen.ids[1] == bob && seen.ids[2] == zed);
+	assert_true(seen.created_at > 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(
+	    store_user_list(f->s, b, collect_user, &seen, &err), 0);
+	assert_string_equal(seen.list, "ann@acme.test:admin");
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(
+	    store_user_list(f->s, 4242, collect_user, &seen, &err), 0);
+	assert_int_equal(seen.n, 0);
+
+	/* the callback stops the list; -1 is an error */
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_at = 2;
+	seen.stop_with = 7;
+	assert_int_equal(
+	    store_user_list(f->s, a, collect_user, &seen, &err), 7);
+	assert_int_equal(seen.n, 2);
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_at = 1;
+	seen.stop_with = -1;
+	assert_int_equal(
+	    store_user_list(f->s, a, collect_user, &seen, &err), -1);
+	assert_non_null(strstr(err, "stopped by the caller"));
+	memset(&seen, 0, sizeof(seen));
+	seen.s = f->s;
+	assert_int_equal(
+	    store_user_list(f->s, a, collect_user, &seen, &err), 0);
+	assert_int_equal(seen.n, 3);
+
+	/* the wall: another account's user is not found, and stays */
+	assert_int_equal(store_user_delete(f->s, a, other, &err), 1);
+	assert_non_null(strstr(err, "no user"));
+	assert_int_equal(store_user_delete(f->s, b, ann, &err), 1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM users"), 4);
+	assert_int_equal(
+	    store_user_verify(f->s, b, "ann@acme.test", "pw", &err), 0);
+
+	assert_int_equal(store_user_delete(f->s, a, ann, &err), 0);
+	assert_int_equal(store_user_delete(f->s, a, ann, &err), 1);
+	assert_int_equal(store_user_delete(f->s, a, 0, &err), 1);
+	assert_int_equal(
+	    store_user_verify(f->s, a, "ann@acme.test", "pw", &err), 1);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(
+	    store_user_list(f->s, a, collect_user, &seen, &err), 0);
+	assert_string_equal(
+	    seen.list, "bob@acme.test:member,zed@acme.test:member");
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM users"), 3);
+}
+
 struct creds {
 	int n;
 	int revoked;
@@ -1422,6 +1537,8 @@ main(void)
 		    test_open_urls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_user_list_delete, setup, teardown),
 		cmocka_unit_test(test_secret_hash),
 		cmocka_unit_test_setup_teardown(
 		    test_credentials, setup, teardown),
