@@ -45,6 +45,15 @@ const char *cli_opt(int *argc, char **argv, const char *name, bool *bad);
 struct store *cli_store(struct cli *c);
 /* cli_account - the id of the account named name, or 0 after an error */
 int64_t cli_account(struct store *st, const char *name);
+/*
+ * cli_open_account - the store and the id of the account named name:
+ * 0, or 1 after printing why (nothing left open).
+ */
+int cli_open_account(
+    struct cli *c, const char *name, struct store **st_r, int64_t *id_r);
+/* cli_finish - close the store; a store result (ret, error) as an exit
+   code, printing the error */
+int cli_finish(struct store **st, int ret, const char *error);
 
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);

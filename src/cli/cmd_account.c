@@ -19,15 +19,6 @@
 	if (st == NULL)                                                        \
 	return 1
 
-/* finish - close the store and turn a store result into an exit code */
-static int
-finish(struct store **st, int r, const char *error)
-{
-	if (r != 0 && error != NULL)
-		cli_fail("%s", error);
-	store_close(st);
-	return r == 0 ? 0 : 1;
-}
 
 /*
  * struct scope - what the commands acting on one account start from:
@@ -58,7 +49,7 @@ scope_open(struct cli *c, int *argc, char **argv, int nwords, const char *usage,
 	if ((sc->st = cli_store(c)) == NULL)
 		return 1;
 	if ((sc->account = cli_account(sc->st, sc->name)) == 0)
-		return finish(&sc->st, 1, NULL);
+		return cli_finish(&sc->st, 1, NULL);
 	return 0;
 }
 
@@ -75,7 +66,7 @@ cmd_account_create(struct cli *c, int argc, char **argv)
 	r = store_account_create(st, argv[1], &id, &error);
 	if (r == 0)
 		printf("account %s created (id %" PRId64 ")\n", argv[1], id);
-	return finish(&st, r, error);
+	return cli_finish(&st, r, error);
 }
 
 static int
@@ -102,7 +93,7 @@ cmd_account_list(struct cli *c, int argc, char **argv)
 	WITH_STORE(c, st);
 	printf("%-6s %-24s %s\n", "ID", "NAME", "CREATED");
 	r = store_account_list(st, print_account, NULL, &error);
-	return finish(&st, r, error);
+	return cli_finish(&st, r, error);
 }
 
 static int
@@ -116,13 +107,13 @@ account_ip(struct cli *c, int argc, char **argv, bool add)
 		return cli_usage_error(c, "expected NAME and ADDRESS[/PREFIX]");
 	WITH_STORE(c, st);
 	if ((account = cli_account(st, argv[1])) == 0)
-		return finish(&st, 1, NULL);
+		return cli_finish(&st, 1, NULL);
 	r = add ? store_relay_ip_add(st, account, argv[2], &error)
 		: store_relay_ip_remove(st, account, argv[2], &error);
 	if (r == 0)
 		printf("%s may %ssend for account %s without AUTH\n", argv[2],
 		    add ? "" : "no longer ", argv[1]);
-	return finish(&st, r, error);
+	return cli_finish(&st, r, error);
 }
 
 int
@@ -171,7 +162,7 @@ cmd_credential_create(struct cli *c, int argc, char **argv)
 		    "username: %s\npassword: %s\n(the password is shown only "
 		    "now; Herald keeps only a hash of it)\n",
 		    user, secret);
-	return finish(&sc.st, r, error);
+	return cli_finish(&sc.st, r, error);
 }
 
 static int
@@ -202,7 +193,7 @@ cmd_credential_list(struct cli *c, int argc, char **argv)
 	printf("%-32s %s\n", "USERNAME", "CREATED");
 	r = store_credential_list(
 	    sc.st, sc.account, print_credential, NULL, &error);
-	return finish(&sc.st, r, error);
+	return cli_finish(&sc.st, r, error);
 }
 
 int
@@ -219,7 +210,7 @@ cmd_credential_revoke(struct cli *c, int argc, char **argv)
 		printf("credential %s revoked\n", argv[1]);
 	else if (r == 1)
 		error = "no such active credential in this account";
-	return finish(&sc.st, r, error);
+	return cli_finish(&sc.st, r, error);
 }
 
 static int
@@ -234,7 +225,7 @@ domain_change(struct cli *c, int argc, char **argv, bool add)
 		return r;
 	if (mail_domain_normalize(argv[1], &domain, &error) < 0) {
 		cli_fail("domain '%s': %s", argv[1], error);
-		return finish(&sc.st, 1, NULL);
+		return cli_finish(&sc.st, 1, NULL);
 	}
 	r = add ? store_domain_add(sc.st, sc.account, domain, &error)
 		: store_domain_remove(sc.st, sc.account, domain, &error);
@@ -242,7 +233,7 @@ domain_change(struct cli *c, int argc, char **argv, bool add)
 		printf("domain %s %s account %s\n", domain,
 		    add ? "added to" : "removed from", sc.name);
 	free(domain);
-	return finish(&sc.st, r, error);
+	return cli_finish(&sc.st, r, error);
 }
 
 int
@@ -279,5 +270,5 @@ cmd_domain_list(struct cli *c, int argc, char **argv)
 		return r;
 	printf("%-40s %s\n", "DOMAIN", "ADDED");
 	r = store_domain_list(sc.st, sc.account, print_domain, NULL, &error);
-	return finish(&sc.st, r, error);
+	return cli_finish(&sc.st, r, error);
 }

@@ -488,7 +488,7 @@ cmd_list_create(struct cli *c, int argc, char **argv)
 	bool bad = false;
 	struct store *st;
 	int64_t acc, id;
-	int ret = 1;
+	int r;
 
 	account = cli_opt(&argc, argv, "--account", &bad);
 	optin = cli_opt(&argc, argv, "--optin", &bad);
@@ -496,20 +496,13 @@ cmd_list_create(struct cli *c, int argc, char **argv)
 	if (bad || argc != 2 || account == NULL)
 		return cli_usage_error(
 		    c, "expected --account NAME and a list NAME");
-	if ((st = cli_store(c)) == NULL)
+	if (cli_open_account(c, account, &st, &acc) != 0)
 		return 1;
-	if ((acc = cli_account(st, account)) != 0) {
-		if (store_list_create(st, acc, argv[1], desc,
-			optin != NULL ? optin : "single", &id, &error) == 0) {
-			printf(
-			    "list %s created (id %" PRId64 ")\n", argv[1], id);
-			ret = 0;
-		} else {
-			cli_fail("%s", error);
-		}
-	}
-	store_close(&st);
-	return ret;
+	r = store_list_create(st, acc, argv[1], desc,
+	    optin != NULL ? optin : "single", &id, &error);
+	if (r == 0)
+		printf("list %s created (id %" PRId64 ")\n", argv[1], id);
+	return cli_finish(&st, r, error);
 }
 
 static int
@@ -528,23 +521,16 @@ cmd_list_list(struct cli *c, int argc, char **argv)
 	bool bad = false;
 	struct store *st;
 	int64_t acc;
-	int ret = 1;
+	int r;
 
 	account = cli_opt(&argc, argv, "--account", &bad);
-	(void)argv;
 	if (bad || argc != 1 || account == NULL)
 		return cli_usage_error(c, "expected --account NAME");
-	if ((st = cli_store(c)) == NULL)
+	if (cli_open_account(c, account, &st, &acc) != 0)
 		return 1;
-	if ((acc = cli_account(st, account)) != 0) {
-		printf("%-6s %-24s %-7s %s\n", "ID", "NAME", "OPTIN",
-		    "DESCRIPTION");
-		ret = store_list_list(st, acc, print_list, NULL, &error) < 0
-		    ? cli_fail("%s", error)
-		    : 0;
-	}
-	store_close(&st);
-	return ret;
+	printf("%-6s %-24s %-7s %s\n", "ID", "NAME", "OPTIN", "DESCRIPTION");
+	r = store_list_list(st, acc, print_list, NULL, &error);
+	return cli_finish(&st, r, error);
 }
 
 /* ---- custom fields ---- */
@@ -553,47 +539,37 @@ int
 cmd_field_create(struct cli *c, int argc, char **argv)
 {
 	const char *account, *choices, *error = NULL;
-	json_t *arr = NULL;
 	char *text = NULL;
 	bool bad = false;
 	struct store *st;
 	int64_t acc, id;
-	int ret = 1;
+	int r;
 
 	account = cli_opt(&argc, argv, "--account", &bad);
 	choices = cli_opt(&argc, argv, "--choices", &bad);
 	if (bad || argc != 3 || account == NULL)
 		return cli_usage_error(
 		    c, "expected --account NAME, NAME and TYPE");
+	if (cli_open_account(c, account, &st, &acc) != 0)
+		return 1;
 	if (choices != NULL) {
+		/* a,b,c as the JSON array the store keeps */
 		char *copy = xstrdup(choices), *save = NULL;
+		json_t *arr = json_array();
 
-		arr = json_array();
 		for (char *t = strtok_r(copy, ",", &save); t != NULL;
 		     t = strtok_r(NULL, ",", &save))
 			json_array_append_new(arr, json_string(t));
 		free(copy);
 		text = json_dumps(arr, JSON_COMPACT);
-	}
-	if ((st = cli_store(c)) == NULL) {
-		free(text);
 		json_decref(arr);
-		return 1;
 	}
-	if ((acc = cli_account(st, account)) != 0) {
-		if (store_field_create(
-			st, acc, argv[1], argv[2], text, &id, &error) == 0) {
-			printf("field %s (%s) created (id %" PRId64 ")\n",
-			    argv[1], argv[2], id);
-			ret = 0;
-		} else {
-			cli_fail("%s", error);
-		}
-	}
+	r = store_field_create(st, acc, argv[1], argv[2], text, &id, &error);
+	if (r == 0)
+		printf("field %s (%s) created (id %" PRId64 ")\n", argv[1],
+		    argv[2], id);
 	free(text);
-	json_decref(arr);
-	store_close(&st);
-	return ret;
+	return cli_finish(&st, r, error);
 }
 
 static int
@@ -612,22 +588,16 @@ cmd_field_list(struct cli *c, int argc, char **argv)
 	bool bad = false;
 	struct store *st;
 	int64_t acc;
-	int ret = 1;
+	int r;
 
 	account = cli_opt(&argc, argv, "--account", &bad);
-	(void)argv;
 	if (bad || argc != 1 || account == NULL)
 		return cli_usage_error(c, "expected --account NAME");
-	if ((st = cli_store(c)) == NULL)
+	if (cli_open_account(c, account, &st, &acc) != 0)
 		return 1;
-	if ((acc = cli_account(st, account)) != 0) {
-		printf("%-6s %-24s %-8s %s\n", "ID", "NAME", "TYPE", "CHOICES");
-		ret = store_field_list(st, acc, print_field, NULL, &error) < 0
-		    ? cli_fail("%s", error)
-		    : 0;
-	}
-	store_close(&st);
-	return ret;
+	printf("%-6s %-24s %-8s %s\n", "ID", "NAME", "TYPE", "CHOICES");
+	r = store_field_list(st, acc, print_field, NULL, &error);
+	return cli_finish(&st, r, error);
 }
 
 /* ---- API keys ---- */

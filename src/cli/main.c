@@ -239,6 +239,28 @@ cli_account(struct store *st, const char *name)
 	return a.id;
 }
 
+int
+cli_open_account(
+    struct cli *c, const char *name, struct store **st_r, int64_t *id_r)
+{
+	if ((*st_r = cli_store(c)) == NULL)
+		return 1;
+	if ((*id_r = cli_account(*st_r, name)) == 0) {
+		store_close(st_r);
+		return 1;
+	}
+	return 0;
+}
+
+int
+cli_finish(struct store **st, int ret, const char *error)
+{
+	if (ret != 0 && error != NULL)
+		cli_fail("%s", error);
+	store_close(st);
+	return ret == 0 ? 0 : 1;
+}
+
 /* find_command - match the leading words of argv; *nwords_r = words used */
 static const struct cli_command *
 find_command(int argc, char **argv, int *nwords_r)
