@@ -524,7 +524,8 @@ api_start(const struct api_config *cfg, const char *store_url,
 	if (http_listen(a->http, cfg->listen, &port, err, errlen) < 0)
 		goto fail;
 	snprintf(line, sizeof(line),
-	    "  REST API       http://%s/api/v1/ (port %d)", cfg->listen, port);
+	    "listening: http api        %s (REST API: http://%s/api/v1/)",
+	    cfg->listen, cfg->listen);
 	if (print != NULL)
 		print(line);
 	if (pthread_create(&a->http_thread, NULL, http_main, a) != 0) {
