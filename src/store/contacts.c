@@ -267,16 +267,20 @@ tx_end(struct store *s, bool own, bool ok, const char **err)
 
 /* ---- lists by id ---- */
 
-bool
-store_list_tags_valid(const char *tags)
+/*
+ * string_array_valid - whether text is a JSON array of min..max strings
+ * of 1-64 bytes with no quote, backslash or control byte (so there are
+ * no escapes to decode), pairwise different when distinct: the shape
+ * of list tags and of a one_of field's choices.
+ */
+static bool
+string_array_valid(const char *text, int min, int max, bool distinct)
 {
-	/* ["a", "b"]: 0-50 strings of 1-64 bytes, no quote, backslash or
-	   control byte (so no escapes to check) */
-	const char *p = tags;
+	const char *p = text, *seen[100];
+	size_t seen_len[100];
 	int n = 0;
 
-	if (strlen(tags) > STORE_LIST_TAGS_MAX)
-		return false;
+	assert(max <= (int)NELEM(seen));
 	while (*p == ' ')
 		p++;
 	if (*p++ != '[')
@@ -284,29 +288,42 @@ store_list_tags_valid(const char *tags)
 	while (*p == ' ')
 		p++;
 	if (*p == ']')
-		return p[1] == '\0';
+		return p[1] == '\0' && min == 0;
 	for (;;) {
+		const char *start;
 		size_t len = 0;
 
-		if (*p++ != '"' || ++n > 50)
+		if (*p++ != '"' || n == max)
 			return false;
-		for (; *p != '"'; p++, len++) {
+		for (start = p; *p != '"'; p++, len++)
 			if (*p == '\0' || *p == '\\' ||
 			    (unsigned char)*p < 0x20 || len >= 64)
 				return false;
-		}
 		if (len == 0)
 			return false;
+		for (int i = 0; distinct && i < n; i++)
+			if (seen_len[i] == len &&
+			    memcmp(seen[i], start, len) == 0)
+				return false;
+		seen[n] = start;
+		seen_len[n++] = len;
 		p++;
 		while (*p == ' ')
 			p++;
 		if (*p == ']')
-			return p[1] == '\0';
+			return p[1] == '\0' && n >= min;
 		if (*p++ != ',')
 			return false;
 		while (*p == ' ')
 			p++;
 	}
+}
+
+bool
+store_list_tags_valid(const char *tags)
+{
+	return strlen(tags) <= STORE_LIST_TAGS_MAX &&
+	    string_array_valid(tags, 0, 50, false);
 }
 
 struct list_info_ctx {
@@ -442,83 +459,12 @@ store_field_name_valid(const char *name)
 	return true;
 }
 
-/* choices_valid - a JSON array of 1-100 distinct simple strings: the same
-   shape as tags, so reuse that check and count */
+/* choices_valid - a JSON array of 1-100 distinct simple strings */
 static bool
 choices_valid(const char *choices)
 {
-	const char *p;
-	int n = 0;
-
-	if (strlen(choices) > STORE_FIELD_CHOICES_MAX)
-		return false;
-	/* tags allow 50; choices up to 100 of at most 64 bytes each */
-	for (p = choices; *p != '\0'; p++)
-		if (*p == '"')
-			n++;
-	if (n < 2 || n > 200)
-		return false;
-	{
-		/* validate the shape in pieces of 50 by reusing the tag
-		   check on a copy whose count is bounded */
-		char *copy = xstrdup(choices);
-		char *q = copy;
-		bool ok = true;
-		int strings = 0;
-
-		/* shape check: same grammar, no count limit */
-		while (*q == ' ')
-			q++;
-		ok = *q++ == '[';
-		while (ok && *q == ' ')
-			q++;
-		while (ok) {
-			size_t len = 0;
-			char *start;
-
-			if (*q++ != '"') {
-				ok = false;
-				break;
-			}
-			start = q;
-			for (; *q != '"'; q++, len++)
-				if (*q == '\0' || *q == '\\' ||
-				    (unsigned char)*q < 0x20 || len >= 64) {
-					ok = false;
-					break;
-				}
-			if (!ok || len == 0) {
-				ok = false;
-				break;
-			}
-			*q = '\0';
-			/* distinct: look for the same quoted text earlier */
-			for (char *e = copy; e < start - 1; e++)
-				if (*e == '"' &&
-				    strncmp(e + 1, start, len) == 0 &&
-				    e[len + 1] == '"') {
-					ok = false;
-					break;
-				}
-			*q = '"';
-			if (!ok)
-				break;
-			strings++;
-			q++;
-			while (*q == ' ')
-				q++;
-			if (*q == ']') {
-				ok = q[1] == '\0';
-				break;
-			}
-			if (*q++ != ',')
-				ok = false;
-			while (*q == ' ')
-				q++;
-		}
-		free(copy);
-		return ok && strings >= 1 && strings <= 100;
-	}
+	return strlen(choices) <= STORE_FIELD_CHOICES_MAX &&
+	    string_array_valid(choices, 1, 100, true);
 }
 
 int
