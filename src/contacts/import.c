@@ -225,15 +225,6 @@ trim(char *s)
 	return s;
 }
 
-/* atext of RFC 5322, without the dot */
-static bool
-is_atext(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') ||
-	    (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~-", c) != NULL);
-}
-
 /*
  * email_fast - the common case without allocating: a plain ASCII
  * dot-atom local part and an LDH domain of two or more labels.  1 when
@@ -255,7 +246,7 @@ email_fast(const char *p, size_t len, char *out, size_t outlen)
 	for (size_t i = 0; i < local; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (c == '.' ? p[i + 1] == '.' : !is_atext(c))
+		if (c == '.' ? p[i + 1] == '.' : !mail_is_atext(c))
 			return 0;
 	}
 	memcpy(out, p, local + 1);

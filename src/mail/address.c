@@ -84,9 +84,8 @@ is_alnum(unsigned char c)
 	    (c >= '0' && c <= '9');
 }
 
-/* is_atext - RFC 5321 atext (RFC 5322 3.2.3), ASCII only */
-static bool
-is_atext(unsigned char c)
+bool
+mail_is_atext(unsigned char c)
 {
 	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c));
 }
@@ -402,7 +401,7 @@ parse_dot_string(struct cursor *c, struct buf *out, const char **error_r)
 			if (ch >= 0x80) {
 				if (take_non_ascii(c, out, error_r) < 0)
 					return -1;
-			} else if (is_atext(ch)) {
+			} else if (mail_is_atext(ch)) {
 				buf_append(out, &ch, 1);
 				c->i++;
 			} else
@@ -649,7 +648,7 @@ is_dot_string(const char *s)
 		if (ch == '.') {
 			if (s[i + 1] == '.')
 				return false;
-		} else if (ch < 0x80 && !is_atext(ch))
+		} else if (ch < 0x80 && !mail_is_atext(ch))
 			return false;
 	}
 	return true;

@@ -109,6 +109,9 @@ int mail_domain_normalize(
  */
 bool mail_domain_is_normal(const char *d);
 
+/* mail_is_atext - RFC 5321 atext (RFC 5322 3.2.3), ASCII only */
+bool mail_is_atext(unsigned char c);
+
 /*
  * mail_utf8_valid - whether the len bytes at s are well-formed UTF-8
  * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).

@@ -165,12 +165,11 @@ fail(struct parser *ps, const char *fmt, ...)
 	return -1;
 }
 
+/* is_atext - atext, UTF-8 bytes included (RFC 6532) */
 static bool
 is_atext(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c >= 0x80 ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+	return c >= 0x80 || mail_is_atext(c);
 }
 
 /* skip_cfws - white space, line breaks and (nested (comments)) */
