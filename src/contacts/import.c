@@ -89,6 +89,7 @@ struct run {
 	unsigned *seen; /* per field: the stamp of the row that set it */
 	unsigned stamp;
 	enum store_subscribe_mode mode;
+	int delim; /* options.delimiter, or 0 to detect */
 
 	/* the columns of the current source (header) */
 	struct target *cols;
@@ -556,6 +557,7 @@ options_load(struct run *r, const char *format, const char *text, char *err,
 				    "\"\\t\" or \"|\"");
 				goto out;
 			}
+			r->delim = d[0];
 		} else {
 			snprintf(
 			    err, errlen, "options: unknown key \"%.64s\"", key);
@@ -1471,20 +1473,11 @@ run_file(struct run *r)
 	char *chunk = NULL, err[256];
 	int fd, ret = 0;
 	ssize_t n;
-	int delim = 0;
+	int delim = r->delim;
 
 	if ((fd = open(r->job.source, O_RDONLY | O_CLOEXEC)) < 0) {
 		rd_fail(r, "%s: %s", r->job.source, strerror(errno));
 		return -1;
-	}
-	{
-		json_t *o = json_loads(r->job.options, 0, NULL);
-		const char *d =
-		    json_string_value(json_object_get(o, "delimiter"));
-
-		if (d != NULL)
-			delim = d[0];
-		json_decref(o);
 	}
 	if (strcmp(fmt, "tsv") == 0)
 		delim = '\t';
